@@ -22,7 +22,8 @@ export const CORE_ALLOWED = {
   ztoc: ["bytes", "wasm", "gzip", "tar"],
   store: ["bytes", "oci"],
   registry: ["bytes", "oci"],
-  soci: ["bytes", "wasm", "gzip", "tar", "oci", "ztoc", "store", "registry"],
+  workers: ["bytes", "ztoc"],
+  soci: ["bytes", "wasm", "gzip", "tar", "oci", "ztoc", "store", "registry", "workers"],
 };
 
 /** Snapshotter folders that must not reach the named snapshotter folders / core folders. */

@@ -1,0 +1,285 @@
+/**
+ * Builds zTOCs on worker threads, one wasm instance per worker, so layers of an
+ * image convert in parallel (`--jobs`). The main thread still reads each blob
+ * (file, archive member or HTTP body) and posts its chunks to a worker as
+ * transferred ArrayBuffers; the worker runs `buildZtoc` on them and posts the
+ * result back. Reading is cheap, inflating is not, so this splits the work where
+ * the CPU goes and keeps every source type working unchanged.
+ *
+ * Flow control is credit based: at most `MAX_CHUNKS_IN_FLIGHT` chunks are
+ * unacknowledged per job, so a fast reader never queues a whole layer in memory.
+ *
+ * The worker runs the same program file as the caller: the entry point must call
+ * `runZtocWorkerIfWorker()` first thing and stop if it returns true. Errors come
+ * back as data and are rebuilt as the same SociError subclass with hint and
+ * location.
+ *
+ * Not here: the choice of layers, ordering of results (the caller's), sources.
+ */
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  FormatError,
+  InvalidArgumentError,
+  NotFoundError,
+  RegistryError,
+  SociError,
+  UsageError,
+} from "../errors.ts";
+import { buildZtoc, type BuildZtocOptions, type BuiltZtoc } from "../ztoc/mod.ts";
+
+const WORKER_MARKER = "soci-ts/ztoc-worker/v1";
+const MAX_CHUNKS_IN_FLIGHT = 4;
+
+/** The options that cross the thread boundary (no callbacks). */
+export type ZtocJobOptions = Omit<BuildZtocOptions, "onProgress">;
+
+type ToWorker =
+  | { type: "start"; id: number; opts: ZtocJobOptions }
+  | { type: "chunk"; id: number; bytes: Uint8Array }
+  | { type: "end"; id: number }
+  | { type: "abort"; id: number; message: string };
+
+type FromWorker =
+  | { type: "ack"; id: number; compressedBytes: number }
+  | { type: "done"; id: number; result: BuiltZtoc }
+  | { type: "error"; id: number; error: SerializedError };
+
+interface SerializedError {
+  name: string;
+  message: string;
+  hint?: string;
+  location?: FormatError["location"];
+  details?: RegistryError["details"];
+  stack?: string;
+}
+
+/** A pool of `size` workers; each runs one zTOC build at a time. */
+export class ZtocWorkerPool {
+  readonly size: number;
+  #workerUrl: URL;
+  #idle: Worker[] = [];
+  #all: Worker[] = [];
+  #waiting: Array<(w: Worker) => void> = [];
+  #nextId = 1;
+  #closed = false;
+
+  /**
+   * `workerUrl`: the program file that calls `runZtocWorkerIfWorker()` at start
+   * (normally the caller's own `import.meta.url`).
+   */
+  constructor(opts: { size: number; workerUrl: URL | string }) {
+    if (!Number.isInteger(opts.size) || opts.size < 1) throw new RangeError(`pool size must be a positive integer, got ${opts.size}`);
+    this.size = opts.size;
+    this.#workerUrl = typeof opts.workerUrl === "string" ? new URL(opts.workerUrl) : opts.workerUrl;
+  }
+
+  /**
+   * Builds a zTOC from `blob` on a worker. Resolves with what `buildZtoc` returns;
+   * rejects with the same error class `buildZtoc` threw in the worker, or a
+   * SociError if the worker died. The blob iterator is read on this thread.
+   */
+  async build(blob: AsyncIterable<Uint8Array>, opts: BuildZtocOptions): Promise<BuiltZtoc> {
+    if (this.#closed) throw new FailedPreconditionError("Cannot build zTOC: the worker pool is closed");
+    const worker = await this.#acquire();
+    const id = this.#nextId++;
+    const { onProgress, ...jobOpts } = opts;
+    let credits = MAX_CHUNKS_IN_FLIGHT;
+    let wake: (() => void) | null = null;
+    let settled = false;
+    let fail: (e: unknown) => void = () => {};
+    const result = new Promise<BuiltZtoc>((resolve, reject) => {
+      fail = (e) => {
+        settled = true;
+        reject(e);
+      };
+      const onMessage = (m: FromWorker) => {
+        if (m.id !== id) return;
+        if (m.type === "ack") {
+          credits++;
+          onProgress?.(m.compressedBytes);
+          wake?.();
+        } else {
+          cleanup();
+          settled = true;
+          if (m.type === "done") resolve(m.result);
+          else reject(deserializeError(m.error));
+          wake?.();
+        }
+      };
+      const onError = (e: Error) => {
+        cleanup();
+        fail(new SociError(`Cannot build zTOC for ${JSON.stringify(opts.source ?? "layer")}: the worker thread failed`, { cause: e }));
+        wake?.();
+      };
+      const onExit = (code: number) => onError(new Error(`worker exited with code ${code}`));
+      const cleanup = () => {
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+        worker.off("exit", onExit);
+      };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+    });
+    result.catch(() => {}); // observed below; avoid an unhandled rejection while we are still feeding
+    worker.postMessage({ type: "start", id, opts: jobOpts } satisfies ToWorker);
+    try {
+      for await (const chunk of blob) {
+        while (credits === 0 && !settled) await new Promise<void>((r) => (wake = r));
+        if (settled) break;
+        credits--;
+        // Copy into a fresh buffer we can transfer: the source may reuse its buffer.
+        const copy = chunk.slice();
+        worker.postMessage({ type: "chunk", id, bytes: copy } satisfies ToWorker, [copy.buffer as ArrayBuffer]);
+      }
+      if (!settled) worker.postMessage({ type: "end", id } satisfies ToWorker);
+    } catch (e) {
+      if (!settled) {
+        worker.postMessage({ type: "abort", id, message: e instanceof Error ? e.message : String(e) } satisfies ToWorker);
+        fail(e);
+      }
+    }
+    try {
+      return await result;
+    } finally {
+      this.#release(worker);
+    }
+  }
+
+  /** Terminates every worker. Jobs still running reject. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = this.#all;
+    this.#all = [];
+    this.#idle = [];
+    await Promise.all(all.map((w) => w.terminate()));
+  }
+
+  async #acquire(): Promise<Worker> {
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    if (this.#all.length < this.size) {
+      const w = new Worker(this.#workerUrl, { workerData: { marker: WORKER_MARKER } });
+      w.unref();
+      this.#all.push(w);
+      return w;
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(w: Worker): void {
+    if (this.#closed) return;
+    if (!this.#all.includes(w)) return;
+    const next = this.#waiting.shift();
+    if (next) next(w);
+    else this.#idle.push(w);
+  }
+}
+
+/**
+ * Call first thing in a program that may be started as a pool worker. Returns
+ * true when this thread is a zTOC worker (it then serves jobs until terminated
+ * and the caller must not run its own main).
+ */
+export function runZtocWorkerIfWorker(): boolean {
+  if (isMainThread || parentPort === null) return false;
+  if ((workerData as { marker?: string } | null)?.marker !== WORKER_MARKER) return false;
+  const port = parentPort;
+  const jobs = new Map<number, ChunkQueue>();
+  port.on("message", (m: ToWorker) => {
+    if (m.type === "start") {
+      const q = new ChunkQueue();
+      jobs.set(m.id, q);
+      let consumed = 0;
+      const opts: BuildZtocOptions = { ...m.opts, onProgress: undefined };
+      const counted = (async function* () {
+        for await (const c of q) {
+          yield c;
+          consumed += c.length;
+          port.postMessage({ type: "ack", id: m.id, compressedBytes: consumed } satisfies FromWorker);
+        }
+      })();
+      buildZtoc(counted, opts).then(
+        (result) => port.postMessage({ type: "done", id: m.id, result } satisfies FromWorker),
+        (e) => port.postMessage({ type: "error", id: m.id, error: serializeError(e) } satisfies FromWorker),
+      ).finally(() => jobs.delete(m.id));
+    } else {
+      const q = jobs.get(m.id);
+      if (!q) return;
+      if (m.type === "chunk") q.push(m.bytes);
+      else if (m.type === "end") q.end();
+      else q.fail(new SociError(`Cannot build zTOC: reading the blob failed: ${m.message}`));
+    }
+  });
+  return true;
+}
+
+/** An async iterable fed by pushes; one consumer. */
+class ChunkQueue implements AsyncIterable<Uint8Array> {
+  #items: Uint8Array[] = [];
+  #done = false;
+  #error: unknown = null;
+  #wake: (() => void) | null = null;
+
+  push(b: Uint8Array): void {
+    this.#items.push(b);
+    this.#wake?.();
+  }
+  end(): void {
+    this.#done = true;
+    this.#wake?.();
+  }
+  fail(e: unknown): void {
+    this.#error = e;
+    this.#wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      if (this.#error !== null) throw this.#error;
+      const next = this.#items.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.#done) return;
+      await new Promise<void>((r) => (this.#wake = r));
+      this.#wake = null;
+    }
+  }
+}
+
+function serializeError(e: unknown): SerializedError {
+  if (e instanceof Error) {
+    const s: SerializedError = { name: e.name, message: e.message, stack: e.stack };
+    if (e instanceof SociError && e.hint !== undefined) s.hint = e.hint;
+    if (e instanceof FormatError) s.location = e.location;
+    if (e instanceof RegistryError) s.details = e.details;
+    return s;
+  }
+  return { name: "Error", message: String(e) };
+}
+
+function deserializeError(s: SerializedError): Error {
+  const opts = s.hint === undefined ? {} : { hint: s.hint };
+  let e: Error;
+  switch (s.name) {
+    case "FormatError": {
+      // FormatError appends the location to the message; rebuild without doubling it.
+      e = new FormatError("", s.location ?? {}, opts);
+      e.message = s.message;
+      break;
+    }
+    case "NotFoundError": e = new NotFoundError(s.message, opts); break;
+    case "AlreadyExistsError": e = new AlreadyExistsError(s.message, opts); break;
+    case "FailedPreconditionError": e = new FailedPreconditionError(s.message, opts); break;
+    case "InvalidArgumentError": e = new InvalidArgumentError(s.message, opts); break;
+    case "UsageError": e = new UsageError(s.message, opts); break;
+    case "RegistryError": e = new RegistryError(s.message, s.details ?? {}, opts); break;
+    case "SociError": e = new SociError(s.message, opts); break;
+    default: e = new SociError(s.message, opts);
+  }
+  if (s.stack) e.stack = s.stack;
+  return e;
+}
