@@ -29,9 +29,12 @@ export const DEBIAN_PACKAGES = {
   python3: "python3",
   tar: "tar",
   gzip: "gzip",
+  gcc: "gcc",
+  "zlib1g-dev": "/usr/include/zlib.h",
 };
 
 function has(cmd) {
+  if (cmd.startsWith("/")) return existsSync(cmd);
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 }
 
