@@ -30,6 +30,7 @@ export const DEBIAN_PACKAGES = {
   tar: "tar",
   gzip: "gzip",
   gcc: "gcc",
+  time: "/usr/bin/time",
   "zlib1g-dev": "/usr/include/zlib.h",
 };
 
