@@ -41,7 +41,8 @@ async function main() {
     console.error("test: no test files matched");
     process.exit(1);
   }
-  const outDir = join(root, ".build", "tests");
+  // A private output dir per run: several runs may go on at once.
+  const outDir = join(root, ".build", `tests-${process.pid}`);
   rmSync(outDir, { recursive: true, force: true });
   const esbuild = await import("esbuild");
   const entryPoints = Object.fromEntries(tests.map((t) => [relative(root, t).replace(/\.ts$/, ""), t]));
@@ -65,6 +66,7 @@ async function main() {
     cwd: root,
     env: { ...process.env, SOCI_REPO_ROOT: root },
   });
+  if (!process.env.KEEP_TEST_BUILD) rmSync(outDir, { recursive: true, force: true });
   process.exit(r.status ?? 1);
 }
 
