@@ -21,7 +21,10 @@ export const ASC_FLAGS = [
   "--enable", "simd",
   "--enable", "bulk-memory",
   "--noAssert",
-  "--initialMemory", "64",
+  // 36 pages hold the arenas of core-wasm/assembly/memory.ts (LAYOUT_END);
+  // the maximum equals the initial size so growth after init cannot happen.
+  "--initialMemory", "36",
+  "--maximumMemory", "36",
   "--use", "abort=",
 ];
 
