@@ -130,8 +130,10 @@ export class ZtocWorkerPool {
         while (credits === 0 && !settled) await new Promise<void>((r) => (wake = r));
         if (settled) break;
         credits--;
-        // Copy into a fresh buffer we can transfer: the source may reuse its buffer.
-        const copy = chunk.slice();
+        // Copy into a fresh ArrayBuffer we can transfer: the source may reuse its buffer,
+        // and a Buffer's slice() is a view into a shared pool, not a copy.
+        const copy = new Uint8Array(chunk.length);
+        copy.set(chunk);
         worker.postMessage({ type: "chunk", id, bytes: copy } satisfies ToWorker, [copy.buffer as ArrayBuffer]);
       }
       if (!settled) worker.postMessage({ type: "end", id } satisfies ToWorker);
