@@ -1,0 +1,89 @@
+/**
+ * `soci convert SRC DST` (formats §8, §11.2): builds a SOCI index v2 per
+ * platform from an OCI image layout (directory or tar) and writes a
+ * SOCI-enabled copy of the image to DST; no containerd is involved (upstream's
+ * `--standalone` mode is the only mode, so that flag is accepted and ignored).
+ * zTOCs and indexes are also recorded in the local store, for `index`/`ztoc`.
+ *
+ * Prints the per-layer lines of formats §11.2, then the converted image's
+ * index digest; `--quiet` prints only that digest; `--json` one document.
+ */
+import { UsageError } from "../../core-wasm/src/errors.ts";
+import { boolFlag, choiceFlag, intFlag, listFlag, stringFlag, type CommandSpec, type Context, type Flags, type OptionSpec } from "../command.ts";
+import { BUILD_TOOL_IDENTIFIER } from "../version.ts";
+import { runConvert } from "./_build.ts";
+
+export const DEFAULT_SPAN_SIZE = 4194304;
+export const DEFAULT_MIN_LAYER_SIZE = 10485760;
+export const OPTIMIZATIONS = ["xattr"] as const;
+export const FORMATS = ["oci-archive", "oci-dir"] as const;
+
+/** Flags shared by `create` and `convert` (formats §9.1, §11.2). */
+export const BUILD_OPTIONS: OptionSpec[] = [
+  { flags: "--span-size <bytes>", description: "Span size of the zTOCs", defaultText: String(DEFAULT_SPAN_SIZE) },
+  { flags: "--min-layer-size <bytes>", description: "Skip layers whose compressed size is smaller", defaultText: String(DEFAULT_MIN_LAYER_SIZE) },
+  { flags: "--optimizations <list>", description: "Optimizations to apply (comma separated): xattr" },
+  { flags: "-p, --platform <platform>", description: "Platform to index, e.g. linux/arm64 (repeatable, comma separated)", defaultText: "the image's, or the host's for an index" },
+  { flags: "--all-platforms", description: "Index every platform of the image" },
+  { flags: "--build-tool-identifier <id>", description: "Build tool written into zTOCs and indexes", defaultText: BUILD_TOOL_IDENTIFIER },
+  { flags: "--jobs <n>", description: "Layers indexed in parallel", defaultText: "logical CPUs" },
+  { flags: "-f, --force", description: "Rebuild zTOCs even if the store has them" },
+];
+
+/** The checked build options, as the core wants them. */
+export interface BuildFlags {
+  spanSize: number;
+  minLayerSize: number;
+  optimizations: string[];
+  platforms: string[];
+  allPlatforms: boolean;
+  buildToolIdentifier: string;
+  jobs: number;
+  force: boolean;
+}
+
+export function parseBuildFlags(ctx: Context, flags: Flags): BuildFlags {
+  const optimizations = listFlag(flags, "optimizations", "--optimizations");
+  for (const o of optimizations) {
+    if (!(OPTIMIZATIONS as readonly string[]).includes(o)) {
+      throw new UsageError(`Cannot use --optimizations ${JSON.stringify(o)}: expected one of ${OPTIMIZATIONS.join(", ")}`);
+    }
+  }
+  const platforms = listFlag(flags, "platform", "--platform");
+  const allPlatforms = boolFlag(flags, "allPlatforms");
+  if (allPlatforms && platforms.length > 0) {
+    throw new UsageError("Cannot use --all-platforms and --platform together", { hint: "Pass one of them" });
+  }
+  const id = stringFlag(flags, "buildToolIdentifier", "--build-tool-identifier", BUILD_TOOL_IDENTIFIER)!;
+  return {
+    spanSize: intFlag(flags, "spanSize", "--span-size", DEFAULT_SPAN_SIZE, 0),
+    minLayerSize: intFlag(flags, "minLayerSize", "--min-layer-size", DEFAULT_MIN_LAYER_SIZE, 0),
+    optimizations: [...new Set(optimizations)],
+    platforms,
+    allPlatforms,
+    buildToolIdentifier: id,
+    jobs: intFlag(flags, "jobs", "--jobs", ctx.cpus, 1),
+    force: boolFlag(flags, "force"),
+  };
+}
+
+export const convertCommand: CommandSpec = {
+  name: "convert",
+  args: "<src> <dst>",
+  description: "Convert an OCI image layout into a SOCI-enabled image (SOCI index v2)",
+  options: [
+    ...BUILD_OPTIONS,
+    { flags: "--format <format>", description: "Output format of DST: oci-archive (a tar) or oci-dir", defaultText: "oci-archive" },
+    { flags: "--standalone", description: "Accepted for upstream compatibility; conversion never needs containerd" },
+  ],
+  examples: [
+    "soci convert ./image-layout ./image-soci.tar",
+    "soci convert --format oci-dir --min-layer-size 0 -p linux/amd64,linux/arm64 ./in ./out",
+  ],
+  async run(ctx, args, flags) {
+    const [src, dst] = args as string[];
+    const build = parseBuildFlags(ctx, flags);
+    const format = choiceFlag(flags, "format", "--format", FORMATS, "oci-archive");
+    await runConvert(ctx, { src, dst, format, build });
+  },
+};

@@ -1,0 +1,28 @@
+/**
+ * The command table: every `soci` command in help order, and the words that
+ * group subcommands (`index list`, `ztoc info`).
+ */
+import type { CommandSpec } from "../command.ts";
+import { convertCommand } from "./convert.ts";
+import { createCommand } from "./create.ts";
+import { indexInfoCommand } from "./index_info.ts";
+import { indexListCommand } from "./index_list.ts";
+import { indexRemoveCommand } from "./index_rm.ts";
+import { verifyCommand } from "./verify.ts";
+import { ztocGetFileCommand } from "./ztoc_get_file.ts";
+import { ztocInfoCommand } from "./ztoc_info.ts";
+import { ztocListCommand } from "./ztoc_list.ts";
+
+export const COMMANDS: readonly CommandSpec[] = [
+  convertCommand,
+  createCommand,
+  indexListCommand,
+  indexInfoCommand,
+  indexRemoveCommand,
+  ztocListCommand,
+  ztocInfoCommand,
+  ztocGetFileCommand,
+  verifyCommand,
+];
+
+export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc"]);

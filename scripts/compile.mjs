@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Compiles the bundle (dist/soci.mjs, from scripts/bundle.mjs) into one
+// self-contained executable, dist/soci, with `bun build --compile` (the npm
+// `bun` package pins the runtime embedded in it). The result needs no Node, no
+// node_modules and no other file: copy it anywhere and run it.
+//
+// Written to a temp file and renamed into place; skipped when dist/soci is
+// newer than the bundle (pass --force to rebuild).
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BUNDLE } from "./bundle.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const BINARY = join(root, "dist", "soci");
+const BUN = join(root, "node_modules", ".bin", "bun");
+
+export function binaryIsFresh() {
+  return existsSync(BINARY) && existsSync(BUNDLE) && statSync(BINARY).mtimeMs >= Math.max(statSync(BUNDLE).mtimeMs, statSync(fileURLToPath(import.meta.url)).mtimeMs);
+}
+
+/** Builds dist/soci from dist/soci.mjs; returns its path. */
+export function compile({ force = false } = {}) {
+  if (!existsSync(BUNDLE)) throw new Error("compile: dist/soci.mjs is missing; run scripts/bundle.mjs first");
+  if (!force && binaryIsFresh()) return BINARY;
+  const tmp = `${BINARY}.${process.pid}.tmp`;
+  try {
+    // The bundle is already minified; --compile embeds it with the Bun runtime.
+    // BUN_INSTALL_CACHE_DIR etc. are left alone; no network is needed for the host target.
+    execFileSync(BUN, ["build", "--compile", "--target=bun", BUNDLE, "--outfile", tmp], {
+      cwd: root,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, BINARY);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return BINARY;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const p = compile({ force: process.argv.includes("--force") });
+  console.error(`compile: ${p} (${statSync(p).size} bytes)`);
+}
