@@ -17,7 +17,8 @@
  *  - typeflags outside the seven TOC types, e.g. a PAX global header or an
  *    old GNU sparse file (toc_entry.ts) — upstream fails the whole image;
  *  - a TOC breaking the header-offset rule of formats §2.5 (PAX sparse files,
- *    header-only entries with a size) — upstream builds it but cannot mount
+ *    header-only entries such as directories with a size; the message names
+ *    the entry whose size overshoots) — upstream builds it but cannot mount
  *    it; with `upstreamCompat` we build it too and add a warning;
  *  - span size 0 for an uncompressed layer is an InvalidArgumentError
  *    (upstream divides by it).
@@ -183,7 +184,10 @@ export async function buildZtoc(blob: AsyncIterable<Uint8Array>, opts: BuildZtoc
   const violation = findHeaderOffsetViolation(toc);
   if (violation !== null) {
     const e = toc[violation.index];
-    const what = `entry ${JSON.stringify(displayText(e.name))} has data at ${e.uncompressedOffset} but its header would start at ${violation.headerOffset} (formats §2.5; a PAX sparse file or a link/device with a non-zero size)`;
+    const p = toc[violation.previous];
+    const what = `entry ${JSON.stringify(displayText(e.name))} has data at ${e.uncompressedOffset} but its header would start at ${violation.headerOffset}: ` +
+      `the previous entry ${JSON.stringify(displayText(p.name))} (${p.type}) claims ${p.uncompressedSize} bytes of data from ${p.uncompressedOffset} ` +
+      `(formats §2.5; a PAX sparse file's logical size, or a directory, link or device with a non-zero size)`;
     if (opts.upstreamCompat !== true) {
       throw new FormatError(`Cannot build a usable zTOC: ${what}`, { source, uncompressedOffset: e.uncompressedOffset }, {
         hint: "Upstream's snapshotter rejects such a zTOC; the layer is skipped and will be pulled in full",

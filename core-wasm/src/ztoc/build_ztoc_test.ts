@@ -110,6 +110,22 @@ test("buildZtoc() refuses a PAX sparse file whose TOC upstream's snapshotter wou
   await assert.rejects(build(sparseTar()), (e: unknown) => e instanceof FormatError && /header would start at/.test(e.message));
 });
 
+test("buildZtoc() names the directory whose size field breaks the header-offset rule", async () => {
+  const dir = encodeTarHeader({ name: "d/", type: "dir", mtime: 1700000000 });
+  dir.set(utf8("00000002000\0"), 124); // size field: 1024, but no data follows (Go: dirs have no data area)
+  fixChecksum(dir);
+  const tar = concatBytes([dir, writeTar(files)]);
+  await assert.rejects(build(tar), (e: unknown) => {
+    assert.ok(e instanceof FormatError);
+    assert.equal(
+      e.message,
+      'Cannot build a usable zTOC: entry "a" has data at 1024 but its header would start at 1536: the previous entry "d/" (dir) claims 1024 bytes of data from 512 ' +
+        "(formats §2.5; a PAX sparse file's logical size, or a directory, link or device with a non-zero size) (in \"layer\", at uncompressed offset 1024)",
+    );
+    return true;
+  });
+});
+
 test("buildZtoc() with upstreamCompat keeps the PAX sparse file's logical size and warns", async () => {
   const built = await build(sparseTar(), { upstreamCompat: true });
   const sparse = built.ztoc.toc[0];

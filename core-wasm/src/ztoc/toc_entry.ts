@@ -70,16 +70,19 @@ export function tocEntryFromTar(e: TarEntry, source?: string): TocEntry {
 /**
  * The first entry whose derived tar header offset (formats §2.5: the previous
  * entry's offset + size rounded up to 512) lies past its own data offset, or
- * null. Upstream's snapshotter rejects a zTOC with such an entry; PAX sparse
- * files (logical size larger than the stored data) and header-only entries
- * with a non-zero size produce one.
+ * null; `previous` is the entry (in offset order) whose size causes it.
+ * Upstream's snapshotter rejects a zTOC with such an entry; PAX sparse files
+ * (logical size larger than the stored data) and header-only entries
+ * (directories, links, devices) with a non-zero size produce one.
  */
-export function findHeaderOffsetViolation(toc: readonly TocEntry[]): { index: number; headerOffset: number } | null {
+export function findHeaderOffsetViolation(toc: readonly TocEntry[]): { index: number; headerOffset: number; previous: number } | null {
   const sorted = toc.map((e, index) => ({ e, index })).sort((a, b) => a.e.uncompressedOffset - b.e.uncompressedOffset);
   let next = 0;
+  let previous = -1;
   for (const { e, index } of sorted) {
-    if (next > e.uncompressedOffset) return { index, headerOffset: next };
+    if (next > e.uncompressedOffset) return { index, headerOffset: next, previous };
     next = Math.ceil((e.uncompressedOffset + e.uncompressedSize) / 512) * 512;
+    previous = index;
   }
   return null;
 }
