@@ -20,7 +20,7 @@ export function hyperfine(commands, { warmup = 1, runs = 5, prepare } = {}) {
     const out = join(dir, "h.json");
     const args = ["--warmup", String(warmup), "--runs", String(runs), "--export-json", out, "--style", "basic", "-N"];
     if (prepare) args.push("--prepare", prepare);
-    for (const [name, cmd] of Object.entries(commands)) args.push("-n", name, cmd);
+    for (const [name, cmd] of Object.entries(commands)) args.push(`--command-name=${name}`, cmd);
     // -N (no shell) cannot run pipelines; use the shell when any command has one.
     const needsShell = Object.values(commands).some((c) => /[|&;<>]/.test(c));
     const finalArgs = needsShell ? args.filter((a) => a !== "-N") : args;

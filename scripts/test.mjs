@@ -27,6 +27,8 @@ function findTests(dir, out = []) {
 }
 
 async function main() {
+  // CI covers the slow real-rootfs fixtures too (debootstrap, ~60 s once per machine).
+  if (process.env.CI === "true" && process.env.SOCI_FIXTURES_DEBIAN === undefined) process.env.SOCI_FIXTURES_DEBIAN = "1";
   ensureNodeModules();
   ensureDebianPackages();
   const { buildWasm } = await import("./build_wasm.mjs");
