@@ -2,7 +2,9 @@
 // Builds core-wasm/assembly → .build/core.wasm with pinned asc flags, and embeds
 // the bytes into core-wasm/src/wasm/_core_wasm_bytes.ts (base64), so no file is
 // looked up at run time (STYLE §6.9). Skips work when the output is newer than
-// every input.
+// every input. With --component it also builds the WebAssembly component of
+// core-wasm/wit/ (scripts/build_component.mjs); nothing on the hot path uses it.
+//   node scripts/build_wasm.mjs [--force] [--component]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -56,6 +58,18 @@ export function buildWasm({ force = false } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const p = buildWasm({ force: process.argv.includes("--force") });
+  const force = process.argv.includes("--force");
+  const p = buildWasm({ force });
   console.error(`build_wasm: ${p} (${statSync(p).size} bytes)`);
+  if (process.argv.includes("--component")) {
+    // No top-level await: build_component.mjs imports this module, which must
+    // finish evaluating first.
+    import("./build_component.mjs")
+      .then(({ buildComponent }) => buildComponent({ force, quiet: false }))
+      .then((c) => console.error(`build_wasm: component ${c.component} (${statSync(c.component).size} bytes), bindings ${c.entry}`))
+      .catch((e) => {
+        console.error(e.message);
+        process.exitCode = 1;
+      });
+  }
 }

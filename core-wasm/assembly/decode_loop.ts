@@ -7,18 +7,27 @@
  *  - input: ≥ FAST_IN_MARGIN bytes left. One iteration refills at most twice
  *    and a refill reads 8 bytes and advances ≤ 7, so every load stays inside
  *    the copied-in chunk (plus IN_SLACK).
- *  - output: ≥ FAST_OUT_MARGIN bytes of room: two literals, then a match of
- *    ≤ 258 bytes whose wide copy may overrun the match end by ≤ 15 bytes.
+ *  - output: ≥ FAST_OUT_MARGIN bytes of room. An iteration writes either ≤ 4
+ *    literals, or one subtable literal, or a match of ≤ 258 bytes whose wide
+ *    copy may overrun the match end by ≤ 15 bytes.
  *
- * Bit budget after a refill: 56..63 bits. A root literal costs ≤ 11 bits
- * (three are decoded per refill, leaving ≥ 23 for the look-ahead lookup), a
- * length ≤ 15 + 5, a distance ≤ 15 + 13; 20 + 28 ≤ 56, so a length and its
+ * Bit budget after a refill: 56..63 bits. A root literal costs ≤ 11 bits:
+ * four are decoded per refill (44 bits), leaving ≥ 12 for the look-ahead
+ * lookup, which is carried to the loop top (and refilled under). A length
+ * costs ≤ 15 + 5, a distance ≤ 15 + 13; 20 + 28 ≤ 56, so a length and its
  * distance never need a refill between them.
  *
  * Refill (branchless): OR 8 input bytes in above the valid bits, advance by
  * the whole bytes that fit, and set bitCnt to 56 + (bitCnt & 7). Bits above
  * bitCnt then hold the next stream bits, which the next refill ORs in again
  * unchanged (state.ts).
+ *
+ * Bit count in the low 6 bits only (libdeflate's trick): `bb >>= entry` and
+ * `bc -= entry` use the whole entry word, because a 64-bit shift takes its
+ * count mod 64 and an entry's low 6 bits are exactly its `total` (bit 5 is
+ * 0, huffman.ts); a borrow only reaches bc's bits ≥ 6, which nothing reads:
+ * refills shift by bc (mod 64) and advance by (~bc >> 3) & 7 = (63 − bc) >> 3,
+ * and the count is masked when saved. Saves two ANDs per symbol.
  */
 import * as S from "./state";
 import * as St from "./status";
@@ -47,49 +56,53 @@ export function fastLoop(): i32 {
   // is the litlen entry for its low bits.
   if (ip > inLimit || op > outLimit) return St.CONTINUE;
   bb |= load<u64>(ip) << bc;
-  ip += <usize>((63 - bc) >> 3);
+  ip += <usize>((~bc >> 3) & 7);
   bc |= 56;
   let e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
   while (ip <= inLimit && op <= outLimit) {
     if (e & E_LIT) {
-      // Up to three root literals (≤ 33 bits) per refill, then look ahead.
-      bb >>= <u64>(e & 31);
-      bc -= <u64>(e & 31);
+      // Up to four root literals (≤ 44 bits) per refill; the entry after
+      // them is looked up from the ≥ 12 bits left and carried to the top.
+      bb >>= <u64>e;
+      bc -= <u64>e;
       store<u8>(op, e >> 16);
       e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
       if (e & E_LIT) {
-        bb >>= <u64>(e & 31);
-        bc -= <u64>(e & 31);
+        bb >>= <u64>e;
+        bc -= <u64>e;
         store<u8>(op, e >> 16, 1);
         e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
         if (e & E_LIT) {
-          bb >>= <u64>(e & 31);
-          bc -= <u64>(e & 31);
+          bb >>= <u64>e;
+          bc -= <u64>e;
           store<u8>(op, e >> 16, 2);
-          op += 3;
+          e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
+          if (e & E_LIT) {
+            bb >>= <u64>e;
+            bc -= <u64>e;
+            store<u8>(op, e >> 16, 3);
+            e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
+            op += 4;
+          } else op += 3;
         } else op += 2;
       } else op += 1;
       bb |= load<u64>(ip) << bc;
-      ip += <usize>((63 - bc) >> 3);
+      ip += <usize>((~bc >> 3) & 7);
       bc |= 56;
-      if (e & E_LIT) {
-        e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
-        continue;
-      }
+      continue;
     }
     if (e & E_EXC) {
       if (e & E_SUB) {
-        const root = e & 31;
-        bb >>= <u64>root;
-        bc -= <u64>root;
+        bb >>= <u64>e;
+        bc -= <u64>e;
         e = load<u32>(lit + (<usize>((e >> 16) + (<u32>bb & ((1 << ((e >> 8) & 15)) - 1))) << 2));
         if (e & E_LIT) {
-          bb >>= <u64>(e & 31);
-          bc -= <u64>(e & 31);
+          bb >>= <u64>e;
+          bc -= <u64>e;
           store<u8>(op, e >> 16);
           op += 1;
           bb |= load<u64>(ip) << bc;
-          ip += <usize>((63 - bc) >> 3);
+          ip += <usize>((~bc >> 3) & 7);
           bc |= 56;
           e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
           continue;
@@ -97,8 +110,8 @@ export function fastLoop(): i32 {
       }
       if (e & E_EXC) {
         if (e & E_EOB) {
-          bb >>= <u64>(e & 31);
-          bc -= <u64>(e & 31);
+          bb >>= <u64>e;
+          bc -= <u64>e;
           st = St.BLOCK_END;
         } else st = St.ERR_LITLEN_SYMBOL;
         break;
@@ -107,15 +120,14 @@ export function fastLoop(): i32 {
     // Length: base + extra bits above the codeword.
     let total = e & 31;
     const len = <usize>((e >> 16) + ((<u32>bb & ((1 << total) - 1)) >> ((e >> 8) & 15)));
-    bb >>= <u64>total;
-    bc -= <u64>total;
+    bb >>= <u64>e;
+    bc -= <u64>e;
     // Distance.
     let d = load<u32>(dist + (<usize>(<u32>bb & DIST_MASK) << 2));
     if (d & E_EXC) {
       if (d & E_SUB) {
-        const root = d & 31;
-        bb >>= <u64>root;
-        bc -= <u64>root;
+        bb >>= <u64>d;
+        bc -= <u64>d;
         d = load<u32>(dist + (<usize>((d >> 16) + (<u32>bb & ((1 << ((d >> 8) & 15)) - 1))) << 2));
       }
       if (d & E_EXC) {
@@ -125,15 +137,15 @@ export function fastLoop(): i32 {
     }
     total = d & 31;
     const distance = <usize>((d >> 16) + ((<u32>bb & ((1 << total) - 1)) >> ((d >> 8) & 15)));
-    bb >>= <u64>total;
-    bc -= <u64>total;
+    bb >>= <u64>d;
+    bc -= <u64>d;
     if (distance > op - validStart) {
       st = St.ERR_DISTANCE_TOO_FAR;
       break;
     }
     // Refill and look up the next symbol before the copy so they overlap.
     bb |= load<u64>(ip) << bc;
-    ip += <usize>((63 - bc) >> 3);
+    ip += <usize>((~bc >> 3) & 7);
     bc |= 56;
     e = load<u32>(lit + (<usize>(<u32>bb & LIT_MASK) << 2));
     // Match copy; may write ≤ 15 bytes past the end (covered by the out margin).
@@ -177,7 +189,7 @@ export function fastLoop(): i32 {
 
   S.inPos = ip;
   S.bitBuf = bb;
-  S.bitCnt = <u32>bc;
+  S.bitCnt = <u32>bc & 63;
   S.outPos = op;
   return st;
 }

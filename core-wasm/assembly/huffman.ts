@@ -73,13 +73,13 @@ function symbolEntry(kind: i32, sym: u32): u32 {
   return sym << 16;
 }
 
-function reverseBits(code: u32, len: u32): u32 {
-  let r: u32 = 0;
-  for (let i: u32 = 0; i < len; i++) {
-    r = (r << 1) | (code & 1);
-    code >>= 1;
-  }
-  return r;
+/** The low `len` (1..15) bits of `code` in reverse order (a 16-bit swap network, then a shift). */
+@inline function reverseBits(code: u32, len: u32): u32 {
+  let r = ((code & 0x5555) << 1) | ((code >> 1) & 0x5555);
+  r = ((r & 0x3333) << 2) | ((r >> 2) & 0x3333);
+  r = ((r & 0x0f0f) << 4) | ((r >> 4) & 0x0f0f);
+  r = ((r & 0x00ff) << 8) | ((r >> 8) & 0x00ff);
+  return r >> (16 - len);
 }
 
 @inline function countOf(len: u32): u32 {

@@ -8,6 +8,10 @@
  * presetDictionary() for a span) → inflate() repeatedly. After every call the
  * binding reads consumed()/bitsLeft(), the output [outputStart(), outputEnd())
  * and, at a boundary, the 32 KiB window at windowPtr().
+ *
+ * component.ts is a second entry, compiled separately (the WebAssembly
+ * component of core-wasm/wit/): it calls these functions directly and adds
+ * nothing to this module's exports.
  */
 import * as S from "./state";
 import { MODE_HEADER } from "./state";
