@@ -8,7 +8,7 @@
 //
 // Under CI=true a missing prerequisite fails the run (see scripts/setup.mjs).
 import { spawnSync } from "node:child_process";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureDebianPackages, ensureNodeModules } from "./setup.mjs";
@@ -17,6 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const TEST_DIRS = ["core-wasm/src", "cli", "snapshotter", "test", "scripts", "bench"];
 
 function findTests(dir, out = []) {
+  if (!existsSync(dir)) return out; // e.g. snapshotter/ before it has files
   for (const name of readdirSync(dir)) {
     if (name === "node_modules" || name.startsWith(".")) continue;
     const p = join(dir, name);
