@@ -90,6 +90,20 @@ export function foldSubcommand(argv: readonly string[], groups: ReadonlySet<stri
   return out;
 }
 
+/**
+ * cac 7 tells mri its boolean flags by their camelCase names only, so a
+ * hyphenated boolean (`--all-platforms`) would swallow the next argument as its
+ * value (`soci convert --all-platforms SRC DST` lost SRC). Spelling those flags
+ * in camelCase, which cac also accepts, makes mri treat them as booleans.
+ */
+export function camelBooleans(argv: readonly string[]): string[] {
+  const end = argv.indexOf("--");
+  return argv.map((a, i) => {
+    if ((end >= 0 && i >= end) || !a.startsWith("--") || !BOOLEAN_FLAGS.has(a.slice(2)) || !a.includes("-", 2)) return a;
+    return "--" + a.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  });
+}
+
 function buildProgram(): { cli: CAC; specs: Map<Command, CommandSpec> } {
   const cli = cac("soci");
   for (const o of GLOBAL_OPTIONS) cli.option(o.flags, o.description);
@@ -123,7 +137,7 @@ async function runCommand(
   opts: RunOptions,
 ): Promise<number> {
   const { cli, specs } = buildProgram();
-  const folded = foldSubcommand(argv, GROUPS);
+  const folded = camelBooleans(foldSubcommand(argv, GROUPS));
   try {
     cli.parse(["soci", "soci", ...folded], { run: false });
   } catch (e) {

@@ -242,14 +242,24 @@ function describe(it: ProgressItem, nowMs: number, final: boolean): string {
 }
 
 /**
+ * Control characters other than newline and tab (which a hostile input can
+ * smuggle into a message, e.g. through a JSON parser's quote of garbage) as
+ * `\u00xx`, so an error never drives the terminal.
+ */
+export function terminalSafe(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
  * The error edge (STYLE §7): one line `soci: <message>`, the hint on the next
  * line, causes and stack only with --debug. Returns the exit code: 2 for a bad
  * command line, 1 for everything else.
  */
 export function reportError(e: unknown, stderr: Writer, debug: boolean): number {
   const msg = e instanceof Error ? e.message : String(e);
-  stderr.write(`soci: ${msg}\n`);
-  if (e instanceof SociError && e.hint !== undefined) stderr.write(`hint: ${e.hint}\n`);
+  stderr.write(`soci: ${terminalSafe(msg)}\n`);
+  if (e instanceof SociError && e.hint !== undefined) stderr.write(`hint: ${terminalSafe(e.hint)}\n`);
   else if (!(e instanceof SociError) && (e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError)) {
     stderr.write("hint: This is a bug in soci-ts; rerun with --debug and report the stack trace\n");
   }
@@ -270,7 +280,7 @@ export function reportError(e: unknown, stderr: Writer, debug: boolean): number 
     while (cur !== undefined) {
       const m = cur instanceof Error ? cur.message : String(cur);
       if (!seen.includes(m)) {
-        stderr.write(`  caused by: ${m}\n`);
+        stderr.write(`  caused by: ${terminalSafe(m)}\n`);
         seen += "\n" + m;
       }
       cur = cur instanceof Error ? cur.cause : undefined;

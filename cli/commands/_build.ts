@@ -8,7 +8,8 @@
  * serve as its own worker (`ctx.workerUrl`, set by `main`), else on this
  * thread with `jobs` layers interleaved. Private to commands/.
  */
-import { type Descriptor, formatPlatform, openImageSink, openImageSource } from "../../core-wasm/src/oci/mod.ts";
+import { SociError, UsageError } from "../../core-wasm/src/errors.ts";
+import { type Descriptor, formatPlatform, openImageSink, openImageSource, parseImageLocation } from "../../core-wasm/src/oci/mod.ts";
 import {
   convertImage,
   createSociIndexes,
@@ -121,10 +122,38 @@ function printNotice(ctx: Context, notice: Notice | undefined): void {
   ctx.out.stderr.write(`hint: ${notice.hint}\n`);
 }
 
+/**
+ * Makes a conversion error name the source image: an error whose message does
+ * not already name it (a malformed manifest, a non-layer media type) becomes
+ * `Cannot convert <src>: <message>`, hint and exit code kept.
+ */
+function namingSource(e: unknown, src: string, location: string): unknown {
+  if (!(e instanceof SociError) || e instanceof UsageError) return e;
+  let path = location;
+  try {
+    const loc = parseImageLocation(location);
+    if (loc.transport !== "docker") path = loc.path;
+  } catch {
+    // not a location we can parse: compare with the text as given
+  }
+  if (e.message.includes(path)) return e;
+  const inner = e.message.startsWith("Cannot ") ? "cannot " + e.message.slice(7) : e.message;
+  return new SociError(`Cannot convert ${src}: ${inner}`, { ...(e.hint !== undefined ? { hint: e.hint } : {}), ...(e.cause !== undefined ? { cause: e.cause } : {}) }, e.code);
+}
+
 export async function runConvert(ctx: Context, req: ConvertRequest): Promise<void> {
+  const location = locationOf(ctx, req.src);
+  try {
+    await convertTo(ctx, req, location);
+  } catch (e) {
+    throw namingSource(e, req.src, location);
+  }
+}
+
+async function convertTo(ctx: Context, req: ConvertRequest, location: string): Promise<void> {
   const { out } = ctx;
   const store = await LocalStore.open(ctx.storeDir);
-  const source = await openImageSource(locationOf(ctx, req.src));
+  const source = await openImageSource(location);
   const dst = sinkLocationOf(ctx, req.dst, req.format);
   const progress = out.progress();
   const builder = layerBuilder(ctx, req.build.jobs, progress);

@@ -10,14 +10,12 @@ import { utf8 } from "../../core-wasm/src/bytes/mod.ts";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, SociError } from "../../core-wasm/src/errors.ts";
 import {
   formatPlatform,
-  MEDIA_TYPE_SOCI_INDEX_V2,
   normalizePlatform,
   openImageSource,
-  parseIndex,
   parsePlatform,
   type ImageSource,
 } from "../../core-wasm/src/oci/mod.ts";
-import { verifySociImage } from "../../core-wasm/src/soci/mod.ts";
+import { verifySociImageReport } from "../../core-wasm/src/soci/mod.ts";
 import { LocalStore, type IndexRecord, type ZtocRecord } from "../../core-wasm/src/store/mod.ts";
 import { decodeZtoc, findTocFile, readTocFile, ztocInfo as buildZtocInfo, type Ztoc, type ZtocInfo } from "../../core-wasm/src/ztoc/mod.ts";
 import type { Context } from "../command.ts";
@@ -172,9 +170,7 @@ export async function verifyImage(ctx: Context, image: string): Promise<void> {
   let problems: string[];
   let sociIndexes = 0;
   try {
-    problems = await verifySociImage(source);
-    const root = await source.resolveRoot();
-    if (root.kind === "index") sociIndexes = parseIndex(root.bytes, image).manifests.filter((d) => d.artifactType === MEDIA_TYPE_SOCI_INDEX_V2).length;
+    ({ problems, sociIndexes } = await verifySociImageReport(source));
   } finally {
     await source.close();
   }

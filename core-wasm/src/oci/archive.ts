@@ -22,7 +22,7 @@ import type { FileHandle } from "node:fs/promises";
 import { Sha256, sha256Digest } from "../bytes/mod.ts";
 import { FormatError, NotFoundError } from "../errors.ts";
 import { encodeTarHeader, tarPadding } from "../tar/mod.ts";
-import { tempPathFor } from "./atomic_file.ts";
+import { removeStaleStaging, stagingPathFor } from "./atomic_file.ts";
 import { encodeIndex, encodeManifest } from "./go_json.ts";
 import { verifyChunks, type ImageRoot, type ImageSink, type ImageSource } from "./image_source.ts";
 import { blobPath, LayoutSource, OCI_LAYOUT_BYTES, OCI_LAYOUT_FILE } from "./layout.ts";
@@ -157,7 +157,8 @@ export class OciArchiveWriter implements ImageSink {
   }
 
   static async create(path: string): Promise<OciArchiveWriter> {
-    const tmp = tempPathFor(path);
+    await removeStaleStaging(path);
+    const tmp = stagingPathFor(path);
     const fh = await open(tmp, "wx", 0o644);
     const w = new OciArchiveWriter(path, tmp, fh);
     await w.#member(OCI_LAYOUT_FILE, OCI_LAYOUT_BYTES);

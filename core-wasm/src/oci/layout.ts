@@ -15,6 +15,11 @@
  * synced and renamed to its name; a present blob is skipped. `index.json` is
  * replaced atomically on `commit` only, so a failed conversion leaves the old
  * one. Opening a layout for writing removes temp files a crash left behind.
+ * `OciLayoutWriter.create` (image destinations) is staged: a directory that
+ * does not exist yet is written as a `.tmp-*` sibling and renamed into place
+ * on `commit`, so a failed or killed conversion leaves no output path (the
+ * next writer of that path removes a killed one's staging directory); into an
+ * existing layout, `abort` removes the blobs this writer added.
  *
  * Not here: archives (archive.ts).
  */
@@ -22,7 +27,7 @@ import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Sha256, sha256Digest, utf8 } from "../bytes/mod.ts";
 import { FormatError, NotFoundError } from "../errors.ts";
-import { removeStrayTemps, tempPathFor, writeFileAtomic } from "./atomic_file.ts";
+import { removeStaleStaging, removeStrayTemps, stagingPathFor, tempPathFor, writeFileAtomic } from "./atomic_file.ts";
 import { encodeIndex } from "./go_json.ts";
 import { verifyChunks, type ImageRoot, type ImageSink, type ImageSource } from "./image_source.ts";
 import { DirFiles, type LayoutFiles } from "./_layout_files.ts";
@@ -164,7 +169,14 @@ export class LayoutSource implements ImageSource {
 /** Writes an OCI image layout into a directory (see the module header). */
 export class OciLayoutWriter implements ImageSink {
   #root: { desc: Descriptor; tag?: string } | null = null;
-  private constructor(readonly dir: string) {}
+  /** Staged writers only: the final directory (`dir` is the staging one until commit). */
+  readonly #target: string | null;
+  /** Blobs this writer renamed into place (removed again by `abort` when writing into an existing layout). */
+  readonly #added: string[] = [];
+  #tracking = false;
+  private constructor(readonly dir: string, target: string | null = null) {
+    this.#target = target;
+  }
 
   /** Creates the directory and `oci-layout` if needed and removes stray temp files. */
   static async open(dir: string): Promise<OciLayoutWriter> {
@@ -173,6 +185,24 @@ export class OciLayoutWriter implements ImageSink {
     await removeStrayTemps(join(dir, "blobs", "sha256"));
     if ((await stat(join(dir, OCI_LAYOUT_FILE)).catch(() => null)) === null) await writeFileAtomic(join(dir, OCI_LAYOUT_FILE), OCI_LAYOUT_BYTES);
     return new OciLayoutWriter(dir);
+  }
+
+  /** A staged writer for an image destination (see the module header). */
+  static async create(dir: string): Promise<OciLayoutWriter> {
+    if ((await stat(dir).catch(() => null)) !== null) {
+      const w = await OciLayoutWriter.open(dir);
+      w.#tracking = true;
+      return w;
+    }
+    await removeStaleStaging(dir);
+    const stage = stagingPathFor(dir);
+    try {
+      await OciLayoutWriter.open(stage);
+    } catch (e) {
+      await rm(stage, { recursive: true, force: true });
+      throw e;
+    }
+    return new OciLayoutWriter(stage, dir);
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -204,6 +234,7 @@ export class OciLayoutWriter implements ImageSink {
         await fh.close();
       }
       await rename(tmp, target);
+      if (this.#tracking) this.#added.push(target);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
@@ -231,6 +262,15 @@ export class OciLayoutWriter implements ImageSink {
       else manifests.push(entry);
     }
     await writeFileAtomic(join(this.dir, "index.json"), encodeIndex({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests }));
+    this.#added.length = 0;
+    if (this.#target !== null) {
+      try {
+        await rename(this.dir, this.#target);
+      } catch (e) {
+        await rm(this.dir, { recursive: true, force: true });
+        throw e;
+      }
+    }
   }
 
   async #readIndex(): Promise<Descriptor[]> {
@@ -247,7 +287,9 @@ export class OciLayoutWriter implements ImageSink {
   }
 
   async abort(): Promise<void> {
-    this.#root = null; // blobs already renamed are complete and content-addressed; index.json is untouched
+    this.#root = null; // index.json is untouched
+    if (this.#target !== null) await rm(this.dir, { recursive: true, force: true });
+    for (const p of this.#added.splice(0)) await rm(p, { force: true });
   }
 }
 

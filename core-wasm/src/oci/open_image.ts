@@ -51,7 +51,7 @@ export async function openImageSink(location: string, format: "oci-dir" | "oci-a
   else loc = format === "oci-dir" ? { transport: "oci", path: location } : { transport: "oci-archive", path: location };
   switch (loc.transport) {
     case "oci":
-      return { sink: await OciLayoutWriter.open(loc.path), ...(loc.tag ? { tag: loc.tag } : {}) };
+      return { sink: await OciLayoutWriter.create(loc.path), ...(loc.tag ? { tag: loc.tag } : {}) };
     case "oci-archive":
       return { sink: await OciArchiveWriter.create(loc.path), ...(loc.tag ? { tag: loc.tag } : {}) };
     default:

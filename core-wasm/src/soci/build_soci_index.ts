@@ -9,7 +9,8 @@
  * a malformed tar, gzip data error, unsupported entry) is skipped with the
  * reason in its result line and the rest of the image still gets an index;
  * the snapshotter simply pulls that layer in full. I/O and missing blobs
- * still fail the build: the image itself is broken then.
+ * still fail the build, and so does any error from reading the blob itself
+ * (digest or size not matching its descriptor): the image is broken then.
  *
  * The builder has the shape of ztoc/'s `buildZtoc` (so the worker pool's
  * `build` fits as well); tests pass a fake.
@@ -120,6 +121,16 @@ export function canDisableXattrs(z: Ztoc): boolean {
   return true;
 }
 
+/** Passes `blob` through, remembering an error thrown while reading it (the builder may wrap or replace it). */
+async function* tracked(blob: AsyncIterable<Uint8Array>, read: { error?: unknown }): AsyncGenerator<Uint8Array> {
+  try {
+    yield* blob;
+  } catch (e) {
+    read.error = e;
+    throw e;
+  }
+}
+
 interface Built {
   digest: string;
   size: number;
@@ -156,8 +167,9 @@ export async function buildIndexForManifest(
           return { digest: sha256Digest(bytes), size: bytes.length, bytes, ztoc: decodeZtoc(bytes), reused: true, warnings: [] };
         }
       }
+      const read: { error?: unknown } = {};
       try {
-        const b = await build(source.openBlob(layer), {
+        const b = await build(tracked(source.openBlob(layer), read), {
           compression: decision.compression,
           spanSize: opts.spanSize,
           buildToolIdentifier: tool,
@@ -168,6 +180,7 @@ export async function buildIndexForManifest(
         });
         return { digest: b.digest, size: b.size, bytes: b.bytes, ztoc: b.ztoc, reused: false, warnings: b.warnings };
       } catch (e) {
+        if ("error" in read) throw read.error; // the blob could not be read as described: not a content problem
         if (e instanceof FormatError || e instanceof InvalidArgumentError) return e; // content problem: skip the layer
         throw e;
       }

@@ -37,5 +37,5 @@ export {
 export { planImage, type ImagePlan, type PlanOptions, type PlatformTarget } from "./plan_image.ts";
 export { convertImage, noIndexNotice, rewriteManifest, type ConvertOptions, type ConvertResult, type Notice, type PlatformResult } from "./convert.ts";
 export { createSociIndexes, type CreatedIndex, type CreateOptions, type CreateResult } from "./create.ts";
-export { verifySociImage } from "./verify.ts";
+export { verifySociImage, verifySociImageReport } from "./verify.ts";
 export { recordConversion, recordCreation, type RecordMeta } from "./store_records.ts";

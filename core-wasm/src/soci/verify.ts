@@ -4,6 +4,11 @@
  * the image is sound. Nothing here throws for bad content — only for a
  * source that cannot be opened at all.
  *
+ * SOCI index entries are those with `artifactType` v2, or without an
+ * `artifactType` but named by an image manifest's `com.amazon.soci.index-digest`
+ * (formats §8.6: the manifest annotation is the link; `skopeo copy` drops
+ * `artifactType` from index entries, and runtimes still find the index).
+ *
  * Checked: the root is an image index; every SOCI v2 entry's document is
  * digest/size-correct, Go-canonical (§7.3), has the `{}` v2 config (present
  * in the image), no subject, no `artifactType`; its
@@ -74,14 +79,19 @@ async function badSpans(z: Ztoc, layer: AsyncIterable<Uint8Array>): Promise<numb
 
 /** Every problem with the SOCI-enabled image of `source` (see the module header). */
 export async function verifySociImage(source: ImageSource): Promise<string[]> {
+  return (await verifySociImageReport(source)).problems;
+}
+
+/** The problems, and how many SOCI index entries the image index has. */
+export async function verifySociImageReport(source: ImageSource): Promise<{ problems: string[]; sociIndexes: number }> {
   const problems: string[] = [];
   const root = await source.resolveRoot();
-  if (root.kind !== "index") return [`the image root ${root.descriptor.digest} is a manifest, not an image index: it is not SOCI-enabled (convert it first)`];
+  if (root.kind !== "index") return { problems: [`the image root ${root.descriptor.digest} is a manifest, not an image index: it is not SOCI-enabled (convert it first)`], sociIndexes: 0 };
   let entries: Descriptor[];
   try {
     entries = parseIndex(root.bytes, `image index ${root.descriptor.digest}`).manifests;
   } catch (e) {
-    return [message(e)];
+    return { problems: [message(e)], sociIndexes: 0 };
   }
   const manifests = new Map<string, Manifest>();
   const loadManifest = async (d: Descriptor): Promise<Manifest | null> => {
@@ -95,13 +105,20 @@ export async function verifySociImage(source: ImageSource): Promise<string[]> {
       return null;
     }
   };
-  const lastImage = entries.reduce((n, d, i) => (d.artifactType !== MEDIA_TYPE_SOCI_INDEX_V2 && isImageManifestMediaType(d.mediaType) ? i : n), -1);
-  const listedSoci = new Set(entries.filter((d) => d.artifactType === MEDIA_TYPE_SOCI_INDEX_V2).map((d) => d.digest));
+  const linked = new Set<string>();
+  for (const d of entries) {
+    if (d.artifactType !== undefined || !isImageManifestMediaType(d.mediaType) || !(await source.hasBlob(d.digest))) continue;
+    const link = (await loadManifest(d))?.annotations?.[ANNOTATION_INDEX_DIGEST];
+    if (link !== undefined) linked.add(link);
+  }
+  const isSoci = (d: Descriptor) => d.artifactType === MEDIA_TYPE_SOCI_INDEX_V2 || (d.artifactType === undefined && linked.has(d.digest));
+  const lastImage = entries.reduce((n, d, i) => (!isSoci(d) && isImageManifestMediaType(d.mediaType) ? i : n), -1);
+  const listedSoci = new Set(entries.filter(isSoci).map((d) => d.digest));
   let sociCount = 0;
 
   for (let i = 0; i < entries.length; i++) {
     const d = entries[i];
-    if (d.artifactType === MEDIA_TYPE_SOCI_INDEX_V2) continue;
+    if (isSoci(d)) continue;
     if (!isImageManifestMediaType(d.mediaType) || !(await source.hasBlob(d.digest))) continue;
     const m = await loadManifest(d);
     const link = m?.annotations?.[ANNOTATION_INDEX_DIGEST];
@@ -114,7 +131,7 @@ export async function verifySociImage(source: ImageSource): Promise<string[]> {
 
   for (let i = 0; i < entries.length; i++) {
     const d = entries[i];
-    if (d.artifactType !== MEDIA_TYPE_SOCI_INDEX_V2) continue;
+    if (!isSoci(d)) continue;
     sociCount++;
     const where = `SOCI index ${d.digest}`;
     if (i < lastImage) problems.push(`${where}: listed at position ${i}, before image manifest entry ${lastImage}`);
@@ -145,7 +162,7 @@ export async function verifySociImage(source: ImageSource): Promise<string[]> {
       }
     }
     const target = d.annotations?.[ANNOTATION_IMAGE_MANIFEST_DIGEST];
-    const imageEntry = entries.find((x) => x.digest === target && x.artifactType !== MEDIA_TYPE_SOCI_INDEX_V2);
+    const imageEntry = entries.find((x) => x.digest === target && !isSoci(x));
     if (target === undefined) {
       problems.push(`${where}: its descriptor has no ${ANNOTATION_IMAGE_MANIFEST_DIGEST} annotation`);
       continue;
@@ -163,7 +180,7 @@ export async function verifySociImage(source: ImageSource): Promise<string[]> {
     for (const zd of parsed.ztocs) problems.push(...(await checkZtoc(source, zd, m, where)));
   }
   if (sociCount === 0) problems.push("the image index lists no SOCI index v2");
-  return problems;
+  return { problems, sociIndexes: sociCount };
 }
 
 async function checkZtoc(source: ImageSource, zd: Descriptor, m: Manifest, where: string): Promise<string[]> {
