@@ -83,6 +83,10 @@ export class ZtocWorkerPool {
   async build(blob: AsyncIterable<Uint8Array>, opts: BuildZtocOptions): Promise<BuiltZtoc> {
     if (this.#closed) throw new FailedPreconditionError("Cannot build zTOC: the worker pool is closed");
     const worker = await this.#acquire();
+    // Idle workers are unref'd so they never keep a finished program alive; a
+    // busy one must keep the event loop alive until its job settles (Deno ends
+    // a program whose only pending work is an unref'd worker).
+    worker.ref();
     const id = this.#nextId++;
     const { onProgress, ...jobOpts } = opts;
     let credits = MAX_CHUNKS_IN_FLIGHT;
@@ -146,6 +150,7 @@ export class ZtocWorkerPool {
     try {
       return await result;
     } finally {
+      worker.unref();
       this.#release(worker);
     }
   }
