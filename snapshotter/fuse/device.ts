@@ -1,0 +1,135 @@
+/**
+ * `FuseDevice`: the one door to `/dev/fuse` (STYLE §1.1), a `FuseTransport`
+ * over a device fd (fuse.md §3, §9.2).
+ *
+ * Technique: a small pool of worker threads, each looping on a blocking
+ * `fs.readSync(fd, buf, 0, len, null)` of the shared fd (one read = one whole
+ * request; several readers may block at once and each gets its own request).
+ * A worker copies the request out of its read buffer into a fresh ArrayBuffer
+ * and transfers it to the main thread, which decodes, handles and writes the
+ * reply with one synchronous `fs.writeSync`. Reads never sit in the runtime's
+ * libuv pool, so handlers may use `fs.promises`, zlib or dns freely — async
+ * reads on the pool deadlock both Node and Bun (fuse.md §9.2).
+ *
+ * Read errors: ENOENT/EINTR/EAGAIN are retried (fuse.md §3.1); ENODEV or
+ * ECONNABORTED end a worker (unmounted/aborted); anything else ends it with
+ * one log line. `next()` answers `null` once every worker has ended.
+ *
+ * Start the readers only after the mount helper succeeded: reading an
+ * unmounted device fails with EPERM (fuse.md §2.6). Node joins threads blocked
+ * in `read()` at exit, so unmount before exiting (fuse.md §9.2, `mount.ts`).
+ * Not here: mounting, unmounting, the protocol.
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import type { FuseTransport } from "./server.ts";
+
+/** The reader loop, evaluated as CommonJS in each worker (no file to locate after bundling). */
+const READER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { readSync } = require("node:fs");
+const { fd, size } = workerData;
+const buf = new Uint8Array(size);
+for (;;) {
+  let n;
+  try {
+    n = readSync(fd, buf, 0, size, null);
+  } catch (e) {
+    if (e.code === "ENOENT" || e.code === "EINTR" || e.code === "EAGAIN") continue;
+    if (e.code === "ENODEV" || e.code === "ECONNABORTED") { parentPort.postMessage({ end: true }); break; }
+    parentPort.postMessage({ end: true, error: String(e.code) + ": " + e.message });
+    break;
+  }
+  if (n === 0) { parentPort.postMessage({ end: true, error: "EOF: the device returned 0 bytes" }); break; }
+  const ab = buf.buffer.slice(0, n);
+  parentPort.postMessage(ab, [ab]);
+}
+`;
+
+export interface FuseDeviceStartOptions {
+  /** Read buffer per worker; at least 80 + max_write and 8192 (fuse.md §3.1). */
+  bufferSize: number;
+  /** Worker threads blocked in read() at once (4). */
+  readers?: number;
+  log?: (line: string) => void;
+}
+
+export class FuseDevice implements FuseTransport {
+  readonly fd: number;
+  #workers: Worker[] = [];
+  #exited: Promise<void>[] = [];
+  #queue: Uint8Array[] = [];
+  #waiters: ((b: Uint8Array | null) => void)[] = [];
+  #live = 0;
+  #closed = false;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** Opens the device read-write. Throws the fs error (ENOENT, EACCES) as is. */
+  static open(path = "/dev/fuse"): FuseDevice {
+    return new FuseDevice(openSync(path, "r+"));
+  }
+
+  /** Starts the reader workers; call once, after mount(2) succeeded. */
+  start(options: FuseDeviceStartOptions): void {
+    if (this.#workers.length > 0 || this.#closed) throw new TypeError("FuseDevice.start() called twice or after close()");
+    const log = options.log ?? ((line: string) => console.error(line));
+    const n = Math.max(1, options.readers ?? 4);
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, size: options.bufferSize } });
+      this.#live++;
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        if (--this.#live === 0) this.#flushEnd();
+      };
+      w.on("message", (m: ArrayBuffer | { end: true; error?: string }) => {
+        if (m instanceof ArrayBuffer) return this.#push(new Uint8Array(m));
+        if (m.error) log(`fuse: device reader stopped: ${m.error}`);
+        end();
+      });
+      w.on("error", (e) => {
+        log(`fuse: device reader failed: ${e.message}`);
+        end();
+      });
+      this.#exited.push(new Promise((resolve) => w.once("exit", () => (end(), resolve()))));
+      this.#workers.push(w);
+    }
+  }
+
+  #push(b: Uint8Array): void {
+    const w = this.#waiters.shift();
+    if (w) w(b);
+    else this.#queue.push(b);
+  }
+
+  #flushEnd(): void {
+    for (const w of this.#waiters.splice(0)) w(null);
+  }
+
+  next(): Promise<Uint8Array | null> {
+    const b = this.#queue.shift();
+    if (b !== undefined) return Promise.resolve(b);
+    if (this.#live === 0) return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  write(reply: Uint8Array): void {
+    const n = writeSync(this.fd, reply);
+    if (n !== reply.length) throw new Error(`short write to /dev/fuse: ${n} of ${reply.length} bytes`);
+  }
+
+  /**
+   * Waits for the readers to end (they do once the mount is gone), then closes
+   * the fd. Call after unmounting; before, it waits for the unmount.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#exited);
+    closeSync(this.fd);
+  }
+}
