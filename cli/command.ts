@@ -20,6 +20,20 @@ export interface OptionSpec {
   defaultText?: string;
 }
 
+/** The global registry flags, checked (main.ts); commands/_registry.ts turns them into a client. */
+export interface RegistryFlags {
+  /** `--plain-http`: every registry over http. */
+  plainHttp: boolean;
+  /** `--insecure-registry HOST` (repeatable): these hosts over http. */
+  insecureHosts: string[];
+  /** `--hosts-dir DIR`: containerd hosts.toml `config_path`. */
+  hostsDir?: string;
+  /** `-u/--user USER:PASS`: credentials for every registry of the command (before docker config). */
+  user?: string;
+  maxConcurrentUploads: number;
+  maxConcurrentDownloads: number;
+}
+
 /** What a command receives besides its arguments. */
 export interface Context {
   out: Output;
@@ -32,6 +46,9 @@ export interface Context {
   cpus: number;
   /** Program file that serves zTOC worker threads; absent → build on this thread. */
   workerUrl?: URL;
+  registry: RegistryFlags;
+  /** Reads standard input to its end (`--password-stdin`); injected by `run`. */
+  readStdin?: () => Promise<string>;
 }
 
 export type Flags = Record<string, unknown>;

@@ -18,7 +18,7 @@ import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { SociError, UsageError } from "../core-wasm/src/errors.ts";
 import { runZtocWorkerIfWorker } from "../core-wasm/src/workers/mod.ts";
-import type { CommandSpec, Context, OptionSpec } from "./command.ts";
+import { boolFlag, intFlag, listFlag, stringFlag, type CommandSpec, type Context, type Flags, type OptionSpec, type RegistryFlags } from "./command.ts";
 import { COMMANDS, GROUPS } from "./commands/mod.ts";
 import { Output, reportError, type Writer } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -27,13 +27,22 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
   { flags: "--store <dir>", description: "Local content store for SOCI artifacts", defaultText: "$XDG_DATA_HOME/soci or ~/.local/share/soci" },
   { flags: "--json", description: "Print results as JSON" },
   { flags: "-q, --quiet", description: "Print only essential output (digests)" },
-  { flags: "--debug", description: "Print debug output and stack traces" },
+  { flags: "--debug", description: "Print debug output (HTTP requests with credentials redacted) and stack traces" },
+  { flags: "--plain-http", description: "Talk to registries over plain HTTP" },
+  { flags: "--insecure-registry <host>", description: "Talk to this registry host[:port] over plain HTTP (repeatable)", defaultText: "loopback hosts only" },
+  { flags: "--hosts-dir <dir>", description: "containerd hosts.toml directory (config_path) for registry mirrors and endpoints" },
+  { flags: "-u, --user <user:pass>", description: "Registry credentials", defaultText: "from ~/.docker/config.json" },
+  { flags: "--max-concurrent-uploads <n>", description: "Blob uploads at once", defaultText: "3" },
+  { flags: "--max-concurrent-downloads <n>", description: "Blob downloads at once", defaultText: "3" },
   { flags: "-h, --help", description: "Show help" },
   { flags: "-v, --version", description: "Show the version" },
 ];
 
 /** Boolean flags of every command; all other flags take a value (for folding). */
-const BOOLEAN_FLAGS = new Set(["json", "q", "quiet", "debug", "h", "help", "v", "version", "force", "f", "all-platforms", "standalone"]);
+const BOOLEAN_FLAGS = new Set([
+  "json", "q", "quiet", "debug", "h", "help", "v", "version", "force", "f", "all-platforms", "standalone",
+  "plain-http", "password-stdin",
+]);
 
 export interface RunOptions {
   stdout?: Writer;
@@ -42,6 +51,8 @@ export interface RunOptions {
   cwd?: string;
   /** Program file that serves zTOC worker threads (set by `main`). */
   workerUrl?: URL;
+  /** Standard input as text (`--password-stdin`); default: none. */
+  readStdin?: () => Promise<string>;
 }
 
 /** The default store: `$XDG_DATA_HOME/soci`, else `~/.local/share/soci`. */
@@ -187,10 +198,26 @@ async function runCommand(
     version: VERSION,
     cpus: cpuCount(),
     ...(opts.workerUrl ? { workerUrl: opts.workerUrl } : {}),
+    registry: registryFlags(flags, cwd),
+    ...(opts.readStdin ? { readStdin: opts.readStdin } : {}),
   };
   out.trace(`store ${ctx.storeDir}`);
   await spec.run(ctx, args, flags);
   return 0;
+}
+
+/** The global registry flags, checked. */
+function registryFlags(flags: Flags, cwd: string): RegistryFlags {
+  const hostsDir = stringFlag(flags, "hostsDir", "--hosts-dir");
+  const user = stringFlag(flags, "user", "--user"); // checked where used: `login -u NAME` takes a bare name
+  return {
+    plainHttp: boolFlag(flags, "plainHttp"),
+    insecureHosts: listFlag(flags, "insecureRegistry", "--insecure-registry"),
+    ...(hostsDir !== undefined ? { hostsDir: resolve(cwd, hostsDir) } : {}),
+    ...(user !== undefined ? { user } : {}),
+    maxConcurrentUploads: intFlag(flags, "maxConcurrentUploads", "--max-concurrent-uploads", 3, 0) || 3,
+    maxConcurrentDownloads: intFlag(flags, "maxConcurrentDownloads", "--max-concurrent-downloads", 3, 0) || 3,
+  };
 }
 
 function cpuCount(): number {
@@ -280,6 +307,11 @@ export async function main(programUrl: string): Promise<void> {
     env: process.env,
     cwd: process.cwd(),
     workerUrl: new URL(programUrl),
+    readStdin: async () => {
+      const parts: Buffer[] = [];
+      for await (const c of process.stdin) parts.push(c as Buffer);
+      return Buffer.concat(parts).toString("utf8");
+    },
   });
   process.exitCode = code;
 }

@@ -2,14 +2,22 @@
  * Image locations as the user typed them → locations the core opens, with
  * relative paths made absolute against the command's working directory (so
  * `run()` honours `cwd`, and store records name images usable from anywhere).
+ *
+ * Registry references: a source that is neither a transport nor an existing
+ * path is a reference (oci/reference.ts); a `docker://` prefix says so
+ * explicitly. A destination is a reference with `docker://`, or when its first
+ * component names a registry host (has `.` or `:`, or is `localhost`), it is
+ * not path-like and no such directory exists here — otherwise it stays a path
+ * to write (`out.tar`, `build/out`).
  * Private to commands/.
  */
 import { statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { formatImageLocation, parseImageLocation } from "../../core-wasm/src/oci/mod.ts";
+import { formatImageLocation, formatReference, parseImageLocation, parseReference, type Reference } from "../../core-wasm/src/oci/mod.ts";
 import type { Context } from "../command.ts";
 
 const TRANSPORTS = ["oci-archive:", "oci:", "docker-archive:"];
+const DOCKER = "docker://";
 
 function absolute(ctx: Context, p: string): string {
   return isAbsolute(p) ? p : resolve(ctx.cwd, p);
@@ -21,6 +29,7 @@ function looksLikePath(text: string): boolean {
 
 /** A source location: `transport:path[:tag]` with an absolute path, or an existing path made absolute. */
 export function locationOf(ctx: Context, text: string): string {
+  if (text.startsWith(DOCKER)) return formatReference(parseReference(text.slice(DOCKER.length)));
   for (const t of TRANSPORTS) {
     if (!text.startsWith(t)) continue;
     const rest = text.slice(t.length);
@@ -46,7 +55,12 @@ function existsRelative(ctx: Context, text: string): boolean {
  * A destination: the location to open (bare paths made absolute) and the
  * reference recorded in the store (`oci:/abs[:tag]` or `oci-archive:/abs[:tag]`).
  */
-export function sinkLocationOf(ctx: Context, text: string, format: "oci-dir" | "oci-archive"): { location: string; ref: string } {
+export function sinkLocationOf(ctx: Context, text: string, format: "oci-dir" | "oci-archive"): { location: string; ref: string; registry?: Reference } {
+  const registry = destinationReference(ctx, text);
+  if (registry !== undefined) {
+    const ref = formatReference(registry);
+    return { location: ref, ref, registry };
+  }
   for (const t of TRANSPORTS) {
     if (text.startsWith(t)) {
       const location = locationOf(ctx, text);
@@ -67,3 +81,18 @@ export function imageRefOf(ctx: Context, text: string): string {
   }
 }
 
+
+/** The registry reference a destination names, or undefined for a path (see the module header). */
+export function destinationReference(ctx: Context, text: string): Reference | undefined {
+  if (text.startsWith(DOCKER)) return parseReference(text.slice(DOCKER.length));
+  if (TRANSPORTS.some((t) => text.startsWith(t)) || looksLikePath(text)) return undefined;
+  const slash = text.indexOf("/");
+  if (slash <= 0) return undefined;
+  const first = text.slice(0, slash);
+  if (!(/[.:]/.test(first) || first === "localhost") || existsRelative(ctx, first)) return undefined;
+  try {
+    return parseReference(text);
+  } catch {
+    return undefined; // not a valid reference: a path after all
+  }
+}

@@ -11,7 +11,6 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError, SociError
 import {
   formatPlatform,
   normalizePlatform,
-  openImageSource,
   parsePlatform,
   type ImageSource,
 } from "../../core-wasm/src/oci/mod.ts";
@@ -20,6 +19,8 @@ import { LocalStore, type IndexRecord, type ZtocRecord } from "../../core-wasm/s
 import { decodeZtoc, findTocFile, readTocFile, ztocInfo as buildZtocInfo, type Ztoc, type ZtocInfo } from "../../core-wasm/src/ztoc/mod.ts";
 import type { Context } from "../command.ts";
 import { imageRefOf, locationOf } from "./_location.ts";
+import { openSource, registryReferenceOf } from "./_registry.ts";
+import { remoteIndexes, type IndexRow } from "./_remote_indexes.ts";
 
 export type { IndexRecord, ZtocRecord };
 
@@ -27,12 +28,23 @@ function platformKey(text: string): string {
   return formatPlatform(normalizePlatform(parsePlatform(text)));
 }
 
-export async function listIndexes(ctx: Context, q: { ref?: string; platforms: string[] }): Promise<IndexRecord[]> {
+/**
+ * Index records of the local store; for a `ref` that is a registry reference,
+ * also the indexes the registry image carries (v2 in its index, v1 as
+ * referrers) that the store does not already list.
+ */
+export async function listIndexes(ctx: Context, q: { ref?: string; platforms: string[] }): Promise<IndexRow[]> {
   const store = await LocalStore.open(ctx.storeDir);
-  return store.listIndexes({
+  const platforms = q.platforms.map(platformKey);
+  const local: IndexRow[] = await store.listIndexes({
     ...(q.ref !== undefined ? { imageRef: imageRefOf(ctx, q.ref) } : {}),
-    platforms: q.platforms.map(platformKey),
+    platforms,
   });
+  const remoteRef = q.ref === undefined ? undefined : registryReferenceOf(locationOf(ctx, q.ref));
+  if (remoteRef === undefined) return local;
+  const seen = new Set(local.map((r) => r.digest));
+  const remote = (await remoteIndexes(ctx, remoteRef)).filter((r) => !seen.has(r.digest) && (platforms.length === 0 || platforms.includes(r.platform)));
+  return [...local, ...remote];
 }
 
 /** The stored SOCI index document (parsed JSON, key order as stored). */
@@ -130,7 +142,7 @@ export async function ztocGetFile(ctx: Context, q: { digest: string; file: strin
   }
   let source: ImageSource;
   try {
-    source = await openImageSource(record.imageRef);
+    source = await openSource(ctx, record.imageRef);
   } catch (e) {
     throw new SociError(`Cannot read ${JSON.stringify(q.file)}: the image ${record.imageRef} holding layer ${record.layerDigest} cannot be opened`, { cause: e });
   }
@@ -166,7 +178,7 @@ export async function ztocGetFile(ctx: Context, q: { digest: string; file: strin
 export async function verifyImage(ctx: Context, image: string): Promise<void> {
   const { out } = ctx;
   const loc = locationOf(ctx, image);
-  const source = await openImageSource(loc);
+  const source = await openSource(ctx, loc);
   let problems: string[];
   let sociIndexes = 0;
   try {

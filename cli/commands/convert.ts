@@ -70,14 +70,15 @@ export function parseBuildFlags(ctx: Context, flags: Flags): BuildFlags {
 export const convertCommand: CommandSpec = {
   name: "convert",
   args: "<src> <dst>",
-  description: "Convert an OCI image layout into a SOCI-enabled image (SOCI index v2)",
+  description: "Convert an image (registry reference, OCI layout or archive) into a SOCI-enabled image (SOCI index v2)",
   options: [
     ...BUILD_OPTIONS,
-    { flags: "--format <format>", description: "Output format of DST: oci-archive (a tar) or oci-dir", defaultText: "oci-archive" },
+    { flags: "--format <format>", description: "Output format of a DST path: oci-archive (a tar) or oci-dir; a registry DST is pushed", defaultText: "oci-archive" },
     { flags: "--standalone", description: "Accepted for upstream compatibility; conversion never needs containerd" },
   ],
   examples: [
     "soci convert ./image-layout ./image-soci.tar",
+    "soci convert registry.example/app:1 registry.example/app:1-soci",
     "soci convert --format oci-dir --min-layer-size 0 -p linux/amd64,linux/arm64 ./in ./out",
   ],
   async run(ctx, args, flags) {

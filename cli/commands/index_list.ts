@@ -13,7 +13,7 @@ export const indexListCommand: CommandSpec = {
   aliases: ["index ls"],
   description: "List the SOCI indexes in the local store",
   options: [
-    { flags: "--ref <image>", description: "Only indexes built for this image (a layout path or image name in the store)" },
+    { flags: "--ref <image>", description: "Only indexes built for this image (a layout path or image name in the store); for a registry reference, also the indexes the registry image carries (v2 in its index, v1 as referrers)" },
     { flags: "-p, --platform <platform>", description: "Only indexes for this platform (repeatable, comma separated)" },
   ],
   async run(ctx, _args, flags) {

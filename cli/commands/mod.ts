@@ -4,6 +4,11 @@
  */
 import type { CommandSpec } from "../command.ts";
 import { convertCommand } from "./convert.ts";
+import { copyCommand } from "./copy.ts";
+import { loginCommand } from "./login.ts";
+import { logoutCommand } from "./logout.ts";
+import { pullCommand } from "./pull.ts";
+import { pushCommand } from "./push.ts";
 import { createCommand } from "./create.ts";
 import { indexInfoCommand } from "./index_info.ts";
 import { indexListCommand } from "./index_list.ts";
@@ -23,6 +28,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   ztocInfoCommand,
   ztocGetFileCommand,
   verifyCommand,
+  pullCommand,
+  pushCommand,
+  copyCommand,
+  loginCommand,
+  logoutCommand,
 ];
 
 export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc"]);

@@ -24,11 +24,14 @@ export interface LayoutFiles {
   read(name: string, maxSize: number): Promise<Uint8Array>;
   /** The file as chunks. */
   stream(name: string): AsyncIterable<Uint8Array>;
+  /** Where a regular file's bytes lie on disk; null when it does not exist. */
+  location(name: string): Promise<{ path: string; offset: number; size: number } | null>;
 }
 
 const CHUNK = 1 << 20;
 
-async function* fileRange(path: string, start: number, size: number): AsyncGenerator<Uint8Array> {
+/** `size` bytes of the file at `path` from `start`, as 1 MiB chunks (fresh buffers, owned by the caller). */
+export async function* fileRange(path: string, start: number, size: number): AsyncGenerator<Uint8Array> {
   if (size === 0) return;
   for await (const c of createReadStream(path, { start, end: start + size - 1, highWaterMark: CHUNK })) {
     yield new Uint8Array((c as Buffer).buffer, (c as Buffer).byteOffset, (c as Buffer).byteLength);
@@ -57,6 +60,11 @@ export class DirFiles implements LayoutFiles {
     } finally {
       await fh.close();
     }
+  }
+
+  async location(name: string): Promise<{ path: string; offset: number; size: number } | null> {
+    const size = await this.size(name);
+    return size === null ? null : { path: join(this.where, name), offset: 0, size };
   }
 
   stream(name: string): AsyncIterable<Uint8Array> {
@@ -152,6 +160,11 @@ export class TarFiles implements LayoutFiles {
     } finally {
       await fh.close();
     }
+  }
+
+  async location(name: string): Promise<{ path: string; offset: number; size: number } | null> {
+    const m = this.#resolve(name);
+    return m === null ? null : { path: this.where, offset: m.dataOffset, size: m.size };
   }
 
   stream(name: string): AsyncIterable<Uint8Array> {

@@ -24,9 +24,9 @@ import { FormatError, NotFoundError } from "../errors.ts";
 import { encodeTarHeader, tarPadding } from "../tar/mod.ts";
 import { removeStaleStaging, stagingPathFor } from "./atomic_file.ts";
 import { encodeIndex, encodeManifest } from "./go_json.ts";
-import { verifyChunks, type ImageRoot, type ImageSink, type ImageSource } from "./image_source.ts";
+import { verifyChunks, type BlobLocation, type ImageRoot, type ImageSink, type ImageSource, type OpenBlobOptions, type PutBlobOptions } from "./image_source.ts";
 import { blobPath, LayoutSource, OCI_LAYOUT_BYTES, OCI_LAYOUT_FILE } from "./layout.ts";
-import { TarFiles } from "./_layout_files.ts";
+import { fileRange, TarFiles } from "./_layout_files.ts";
 import { ANNOTATION_REF_NAME, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_INDEX } from "./media_types.ts";
 import { MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, type Descriptor, type Manifest } from "./model.ts";
 
@@ -120,10 +120,10 @@ export class DockerArchiveSource implements ImageSource {
     return bytes;
   }
 
-  openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
+  openBlob(desc: Descriptor, opts?: OpenBlobOptions): AsyncIterable<Uint8Array> {
     if (desc.digest === this.#manifestDesc.digest) {
       const m = this.#manifest;
-      return verifyChunks((async function* () { yield m; })(), desc, this.name);
+      return verifyChunks((async function* () { yield m; })(), desc, this.name, opts);
     }
     let member: string;
     try {
@@ -131,7 +131,12 @@ export class DockerArchiveSource implements ImageSource {
     } catch (e) {
       return (async function* () { throw e; })();
     }
-    return verifyChunks(this.#files.stream(member), desc, this.name);
+    return verifyChunks(this.#files.stream(member), desc, this.name, opts);
+  }
+
+  async blobLocation(desc: Descriptor): Promise<BlobLocation | null> {
+    const member = this.#blobs.get(desc.digest);
+    return member === undefined ? null : this.#files.location(member);
   }
 
   #member(desc: Descriptor): string {
@@ -182,24 +187,33 @@ export class OciArchiveWriter implements ImageSink {
   }
 
   /** A mismatch poisons the archive: the caller must `abort()` (the tar already holds the bytes). */
-  async putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  async putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>, opts: PutBlobOptions = {}): Promise<void> {
     if (this.#failed) throw new TypeError("OciArchiveWriter.putBlob() after a failed write");
     if (this.#written.has(desc.digest)) return;
     const name = blobPath(desc.digest);
     this.#failed = true;
     await this.#write(encodeTarHeader({ name, type: "file", size: desc.size, mode: 0o644 }));
-    const h = new Sha256();
+    // Verified earlier in this run: count the bytes, skip the second SHA-256 pass.
+    const h = opts.verified === true ? null : new Sha256();
+    let size = 0;
     for await (const c of data instanceof Uint8Array ? [data] : data) {
-      if (h.size + c.length > desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is longer than its size ${desc.size}`);
-      h.update(c);
+      if (size + c.length > desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is longer than its size ${desc.size}`);
+      h?.update(c);
+      size += c.length;
       await this.#write(c);
     }
-    if (h.size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${h.size} bytes, expected ${desc.size}`);
-    const got = h.digest();
+    if (size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${size} bytes, expected ${desc.size}`);
+    const got = h?.digest() ?? desc.digest;
     if (got !== desc.digest) throw new FormatError(`Cannot write blob ${desc.digest}: the data has digest ${got}`);
     await this.#write(new Uint8Array(tarPadding(desc.size)));
     this.#written.add(desc.digest);
     this.#failed = false;
+  }
+
+  /** Copies the range into the archive (hashed unless `verified`). */
+  async putBlobFrom(desc: Descriptor, from: BlobLocation, opts: PutBlobOptions = {}): Promise<void> {
+    if (from.size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${from.size} bytes, expected ${desc.size}`);
+    return this.putBlob(desc, fileRange(from.path, from.offset, from.size), opts);
   }
 
   async setRoot(desc: Descriptor, tag?: string): Promise<void> {

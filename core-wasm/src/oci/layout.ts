@@ -23,14 +23,15 @@
  *
  * Not here: archives (archive.ts).
  */
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { copyFile, link, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Sha256, sha256Digest, utf8 } from "../bytes/mod.ts";
 import { FormatError, NotFoundError } from "../errors.ts";
 import { removeStaleStaging, removeStrayTemps, stagingPathFor, tempPathFor, writeFileAtomic } from "./atomic_file.ts";
 import { encodeIndex } from "./go_json.ts";
-import { verifyChunks, type ImageRoot, type ImageSink, type ImageSource } from "./image_source.ts";
-import { DirFiles, type LayoutFiles } from "./_layout_files.ts";
+import { verifyChunks, type BlobLocation, type ImageRoot, type ImageSink, type ImageSource, type OpenBlobOptions, type PutBlobOptions } from "./image_source.ts";
+import { DirFiles, fileRange, type LayoutFiles } from "./_layout_files.ts";
 import { ANNOTATION_REF_NAME, isIndexMediaType, isImageManifestMediaType, MEDIA_TYPE_OCI_INDEX } from "./media_types.ts";
 import { MAX_MANIFEST_SIZE, parseIndex, parseJsonObject, sniffManifestKind, type Descriptor, type Index } from "./model.ts";
 
@@ -93,7 +94,7 @@ export class LayoutSource implements ImageSource {
     return bytes;
   }
 
-  openBlob(desc: Descriptor): AsyncIterable<Uint8Array> {
+  openBlob(desc: Descriptor, opts?: OpenBlobOptions): AsyncIterable<Uint8Array> {
     let path: string;
     try {
       path = blobPath(desc.digest);
@@ -111,7 +112,13 @@ export class LayoutSource implements ImageSource {
       })(),
       desc,
       name,
+      opts,
     );
+  }
+
+  async blobLocation(desc: Descriptor): Promise<BlobLocation | null> {
+    if (!SHA256_RE.test(desc.digest)) return null;
+    return this.files.location(blobPath(desc.digest));
   }
 
   async resolveRoot(): Promise<ImageRoot> {
@@ -211,7 +218,7 @@ export class OciLayoutWriter implements ImageSink {
     return st !== null && st.isFile();
   }
 
-  async putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  async putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>, opts: PutBlobOptions = {}): Promise<void> {
     const target = join(this.dir, blobPath(desc.digest));
     const st = await stat(target).catch(() => null);
     if (st !== null && st.isFile() && st.size === desc.size) return; // content-addressed: already there
@@ -219,20 +226,60 @@ export class OciLayoutWriter implements ImageSink {
     try {
       const fh = await open(tmp, "wx", 0o644);
       try {
-        const h = new Sha256();
+        // Verified earlier in this run: count the bytes, skip the second SHA-256 pass.
+        const h = opts.verified === true ? null : new Sha256();
+        let size = 0;
         const chunks = data instanceof Uint8Array ? [data] : data;
         for await (const c of chunks) {
-          if (h.size + c.length > desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is longer than its size ${desc.size}`);
-          h.update(c);
+          if (size + c.length > desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is longer than its size ${desc.size}`);
+          h?.update(c);
+          size += c.length;
           await fh.write(c);
         }
-        if (h.size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${h.size} bytes, expected ${desc.size}`);
-        const got = h.digest();
+        if (size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${size} bytes, expected ${desc.size}`);
+        const got = h?.digest() ?? desc.digest;
         if (got !== desc.digest) throw new FormatError(`Cannot write blob ${desc.digest}: the data has digest ${got}`);
         await fh.sync();
       } finally {
         await fh.close();
       }
+      await rename(tmp, target);
+      if (this.#tracking) this.#added.push(target);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * A whole verified file is hard-linked in (same filesystem) or copied by the
+   * kernel (copy_file_range/reflink via copyFile); anything else — a byte
+   * range of an archive, bytes not verified in this run — goes through
+   * `putBlob`, hashed unless verified.
+   */
+  async putBlobFrom(desc: Descriptor, from: BlobLocation, opts: PutBlobOptions = {}): Promise<void> {
+    if (from.size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${from.size} bytes, expected ${desc.size}`);
+    const whole = from.offset === 0 && (await stat(from.path).catch(() => null))?.size === from.size;
+    if (opts.verified !== true || !whole) return this.putBlob(desc, fileRange(from.path, from.offset, from.size), opts);
+    const target = join(this.dir, blobPath(desc.digest));
+    const st = await stat(target).catch(() => null);
+    if (st !== null && st.isFile() && st.size === desc.size) return;
+    const tmp = tempPathFor(target);
+    try {
+      try {
+        await link(from.path, tmp);
+      } catch {
+        // Another filesystem, or links not allowed: a kernel-side copy, synced like a written blob.
+        await copyFile(from.path, tmp, fsConstants.COPYFILE_FICLONE);
+        const fh = await open(tmp, "r+");
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      }
+      const got = await stat(tmp);
+      if (got.size !== desc.size) throw new FormatError(`Cannot write blob ${desc.digest}: the data is ${got.size} bytes, expected ${desc.size}`);
       await rename(tmp, target);
       if (this.#tracking) this.#added.push(target);
     } catch (e) {

@@ -229,3 +229,42 @@ test("parseImageLocation() reads skopeo transports, bare paths and registry refe
   assert.throws(() => parseImageLocation("./missing", kind), /no such file or directory/);
   assert.throws(() => parseImageLocation("oci:", kind), /the path is empty/);
 });
+
+test("openBlob() with verify: false skips the digest but still checks the size", async () => {
+  const dir = tmp();
+  try {
+    const m = manifestBytes();
+    layout(dir, [config, m], [desc(MEDIA_TYPE_OCI_MANIFEST, m)]);
+    const wrong = utf8("other layer bytes");
+    writeFileSync(join(dir, "blobs/sha256", sha256Digest(layer).slice(7)), wrong);
+    const src = await LayoutSource.openDir(dir);
+    assert.deepEqual(await collectChunks(src.openBlob({ ...desc("x", layer), size: wrong.length }, { verify: false })), wrong);
+    await assert.rejects(collectChunks(src.openBlob(desc("x", layer), { verify: false })), (e: unknown) => e instanceof FormatError && /is longer than its descriptor size 11/.test(e.message));
+    assert.deepEqual(await src.blobLocation(desc("x", layer)), { path: join(dir, "blobs/sha256", sha256Digest(layer).slice(7)), offset: 0, size: wrong.length });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("OciLayoutWriter.putBlobFrom() hard-links a verified file, and hashes one that is not verified", async () => {
+  const dir = tmp();
+  try {
+    const from = join(dir, "src-blob");
+    writeFileSync(from, layer);
+    const w = await OciLayoutWriter.open(join(dir, "out"));
+    const d = desc("x", layer);
+    await w.putBlobFrom(d, { path: from, offset: 0, size: layer.length }, { verified: true });
+    const target = join(dir, "out", "blobs/sha256", sha256Digest(layer).slice(7));
+    assert.deepEqual(new Uint8Array(readFileSync(target)), layer);
+    const { statSync } = await import("node:fs");
+    assert.equal(statSync(target).ino, statSync(from).ino);
+    const bad = join(dir, "bad-blob");
+    writeFileSync(bad, utf8("x".repeat(layer.length)));
+    const other = utf8("y".repeat(layer.length));
+    const d2 = { ...desc("x", other) };
+    await assert.rejects(w.putBlobFrom(d2, { path: bad, offset: 0, size: layer.length }), (e: unknown) => e instanceof FormatError && /has digest/.test(e.message));
+    assert.equal(existsSync(join(dir, "out", "blobs/sha256", sha256Digest(other).slice(7))), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

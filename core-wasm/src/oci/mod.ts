@@ -45,7 +45,16 @@ export {
   type PathKind,
   type Reference,
 } from "./reference.ts";
-export { collectChunks, verifyChunks, type ImageRoot, type ImageSink, type ImageSource } from "./image_source.ts";
+export {
+  collectChunks,
+  verifyChunks,
+  type BlobLocation,
+  type ImageRoot,
+  type ImageSink,
+  type ImageSource,
+  type OpenBlobOptions,
+  type PutBlobOptions,
+} from "./image_source.ts";
 export { removeStrayTemps, TEMP_PREFIX, tempPathFor, writeFileAtomic } from "./atomic_file.ts";
 export { blobPath, LayoutSource, OCI_LAYOUT_BYTES, OCI_LAYOUT_FILE, OciLayoutWriter } from "./layout.ts";
 export { DockerArchiveSource, OciArchiveWriter, openOciArchive } from "./archive.ts";

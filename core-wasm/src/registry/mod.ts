@@ -11,6 +11,8 @@
  *   const span = await repo.fetchBlobRange(layer, off, len);    // 206 / 200 / 416
  *   await repo.pushBlob(desc, bytes, { mountFrom: ["base"] });  // skip | mount | upload
  *   for (const item of pushOrder(items)) …                      // blobs, manifests, indexes
+ *   const src = new RegistryImageSource(repo, ref);             // oci's ImageSource / ImageSink
+ *   await copyImage(src, new RegistryImageSink(repo2, ref2));   // every digest kept, tag last
  *
  * Contracts (each function's own comment has the details):
  * * Remote failures throw `RegistryError` (errors.ts) with status, method, a
@@ -26,7 +28,10 @@
  * parsed but not applied — the global `fetch` has no portable per-request TLS
  * setting; multi-range (`multipart/byteranges`) requests are not issued; the
  * ECR/S3 special cases of snapshotter §11.2 are not handled; registries on a
- * port fetch blocks (e.g. 1, 6000, 6666) fail with a non-retryable error.
+ * port fetch blocks (e.g. 1, 6000, 6666) fail with a non-retryable error; a
+ * streamed upload (one PATCH from a stream) answered 401 mid-push is not
+ * re-sent with a new token — the upload restarts from a fresh session instead
+ * only when the error is retryable.
  */
 import { RegistryError } from "../errors.ts";
 
@@ -45,6 +50,11 @@ export {
 } from "./credentials.ts";
 export { parseChallenges, mergeScopes, repositoryScope, type Challenge } from "./challenge.ts";
 export { redactUrl, redactHeaders, redactText } from "./redact.ts";
+export {
+  referenceTarget, RegistryImageSink, RegistryImageSource,
+  type RegistrySinkOptions, type RegistrySourceOptions, type SinkEvent,
+} from "./image_source.ts";
+export { copyImage, copyReferrers, type CopiedReferrer, type CopyOptions, type CopyResult } from "./copy_image.ts";
 export { mapConcurrent, Limiter, backoffMs, parseRetryAfter, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";
 
 /** True for a RegistryError that means "not there" (404). */

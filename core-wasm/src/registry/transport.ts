@@ -42,7 +42,12 @@ export interface RequestSpec {
   method: string;
   url: URL;
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  /**
+   * Bytes, or a stream sent as it is produced (one attempt only: never
+   * retried, re-sent after a challenge, or sent along a redirect). The header
+   * timeout starts once a stream has ended; a stream's own error is thrown as is.
+   */
+  body?: Uint8Array | AsyncIterable<Uint8Array>;
   /** Token scopes this request needs, e.g. `repository:app:pull`. */
   scopes: readonly string[];
   /** For messages: `fetch manifest "reg/app:1"` (→ "Cannot fetch manifest …"). */
@@ -189,7 +194,8 @@ export class Transport {
    * with the registry's diagnostics.
    */
   async request(spec: RequestSpec): Promise<RegistryResponse> {
-    const retryable = spec.retry ?? ["GET", "HEAD", "PUT", "DELETE"].includes(spec.method);
+    const streamed = spec.body !== undefined && !(spec.body instanceof Uint8Array);
+    const retryable = !streamed && (spec.retry ?? ["GET", "HEAD", "PUT", "DELETE"].includes(spec.method));
     let attempt = 0;
     let challenged = false;
     for (;;) {
@@ -208,7 +214,7 @@ export class Transport {
 
       const text = await readErrorBody(res, spec.method);
       const diagnostics = parseDiagnostics(text, res.headers.get("content-type")).map((d) => redactText(d, this.#auth.secrets()));
-      if (res.status === 401 && !challenged) {
+      if (res.status === 401 && !challenged && !streamed) {
         challenged = true;
         if (await this.#auth.challenge(res.url.host, res.headers.get("www-authenticate"), spec.scopes)) continue;
       }
@@ -248,16 +254,31 @@ export class Transport {
       }
       const ctrl = new AbortController();
       let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ctrl.abort(new TimeoutSignal());
-      }, this.timeoutMs);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = () => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          ctrl.abort(new TimeoutSignal());
+        }, this.timeoutMs);
+      };
+      let sourceError: unknown;
+      let sent: BodyInit | undefined;
+      if (body === undefined || body instanceof Uint8Array) {
+        sent = body as BodyInit | undefined;
+        arm();
+      } else {
+        sent = streamOf(body, arm, (e) => (sourceError = e));
+        body = undefined; // a stream is sent once: never along a redirect
+      }
       const started = Date.now();
       this.#debug?.(`--> ${method} ${redactUrl(url)} ${JSON.stringify(redactHeaders(headers))}`);
       let res: Response;
       try {
-        res = await this.#fetch(url, { method, headers, body: body as BodyInit | undefined, redirect: "manual", signal: ctrl.signal });
+        const init: RequestInit & { duplex?: "half" } = { method, headers, body: sent, redirect: "manual", signal: ctrl.signal };
+        if (sent instanceof ReadableStream) init.duplex = "half"; // required by fetch for a streamed request body
+        res = await this.#fetch(url, init);
       } catch (e) {
+        if (sourceError !== undefined) throw sourceError;
         throw networkError(spec.action, method, url, e, timedOut ? this.timeoutMs : undefined);
       } finally {
         clearTimeout(timer);
@@ -279,6 +300,30 @@ export class Transport {
       return new RegistryResponse(res, url, method, ctrl, this.idleTimeoutMs, spec.action);
     }
   }
+}
+
+/** A request body stream over `chunks`; `onEnd` when they are all out, `onError` with the source's own failure. */
+function streamOf(chunks: AsyncIterable<Uint8Array>, onEnd: () => void, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
+  const it = chunks[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        onError(e);
+        controller.error(e);
+        return;
+      }
+      if (r.done) {
+        onEnd();
+        controller.close();
+      } else controller.enqueue(r.value);
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
 }
 
 /** Up to 64 KiB of an error body as text; nothing for HEAD, 416 (bogus Content-Length in 2.8) or on failure. */

@@ -5,10 +5,14 @@
  * cross-repository mount when told where the blob lives (`POST ?mount=&from=`:
  * 201 = mounted, 202 = the registry opened an ordinary upload instead), then
  * uploads: `POST` opens a session; small blobs go in one `PUT ?digest=`
- * ("monolithic": 2.8 ignores a body on the POST), larger ones as `PATCH`
- * chunks with `Content-Range`, then an empty `PUT ?digest=`.
+ * ("monolithic": 2.8 ignores a body on the POST), larger ones from a stream
+ * as ONE streamed `PATCH` (as skopeo does: no blob in memory, and the registry
+ * saves its hash state once instead of per chunk — bench/registry), larger
+ * ones from memory (or `chunked: true`) as `PATCH` chunks with
+ * `Content-Range`; then an empty `PUT ?digest=`.
  *
- * The registry encodes the offset in the session `Location` and does not
+ * Chunks are read one ahead of the PATCH in flight, so reading the source
+ * overlaps the upload. The registry encodes the offset in the session `Location` and does not
  * check `Content-Range`, so offsets are tracked here, the `Range` it answers is
  * checked against them, and every step uses the newest `Location` (an older
  * one is a 404). PATCH/PUT into a session are never replayed blindly: when a
@@ -75,8 +79,10 @@ export async function pushBlob(ctx: RepoContext, blob: BlobRef, source: BlobSour
     for (let attempt = 0; ; attempt++) {
       try {
         session ??= await openSession(ctx, host, action);
-        const chunked = options.chunked ?? blob.size > ctx.monolithicMaxSize;
-        await (chunked ? uploadChunked(ctx, host, session, blob, source, action) : uploadMonolithic(ctx, host, session, blob, source, action));
+        const large = blob.size > ctx.monolithicMaxSize;
+        if (options.chunked === undefined && large && typeof source === "function") await uploadStreamed(ctx, host, session, blob, source, action);
+        else if (options.chunked ?? large) await uploadChunked(ctx, host, session, blob, source, action);
+        else await uploadMonolithic(ctx, host, session, blob, source, action);
         return "uploaded";
       } catch (e) {
         session = undefined;
@@ -198,7 +204,15 @@ async function* rechunk(source: BlobSource, size: number): AsyncGenerator<Uint8A
 async function uploadChunked(ctx: RepoContext, host: RegistryHost, session: URL, blob: BlobRef, source: BlobSource, action: string): Promise<void> {
   let offset = 0;
   let url = session;
-  for await (const chunk of rechunk(source, ctx.chunkSize)) {
+  // The next chunk is read while the current one is on the wire (two chunks in memory at most).
+  const chunks = rechunk(source, ctx.chunkSize);
+  let ahead = chunks.next();
+  for (;;) {
+    const step = await ahead;
+    if (step.done) break;
+    const chunk = step.value;
+    ahead = chunks.next();
+    ahead.catch(() => {}); // a read failure is thrown when `ahead` is awaited
     if (offset + chunk.length > blob.size) {
       throw new InvalidArgumentError(`Cannot push blob ${JSON.stringify(blob.digest)}: the source is longer than its size ${blob.size}`);
     }
@@ -224,4 +238,35 @@ async function uploadChunked(ctx: RepoContext, host: RegistryHost, session: URL,
     throw new InvalidArgumentError(`Cannot push blob ${JSON.stringify(blob.digest)}: the source has ${offset} bytes, the size is ${blob.size}`);
   }
   await finish(ctx, host, url, blob, undefined, action);
+}
+
+/** The source, refusing more than `size` bytes; counts into `sent`. */
+async function* limited(source: () => AsyncIterable<Uint8Array>, blob: BlobRef, sent: { n: number }): AsyncGenerator<Uint8Array> {
+  for await (const c of source()) {
+    if (sent.n + c.length > blob.size) throw new InvalidArgumentError(`Cannot push blob ${JSON.stringify(blob.digest)}: the source is longer than its size ${blob.size}`);
+    sent.n += c.length;
+    yield c;
+  }
+}
+
+async function uploadStreamed(ctx: RepoContext, host: RegistryHost, session: URL, blob: BlobRef, source: () => AsyncIterable<Uint8Array>, action: string): Promise<void> {
+  const sent = { n: 0 };
+  const res = await ctx.transport.request({
+    method: "PATCH", url: session, scopes: pushScope(ctx), action, body: limited(source, blob, sent), retry: false,
+    headers: hostHeaders(host, { "Content-Type": OCTET }),
+    ok: [202, 204],
+  });
+  await res.discard();
+  if (sent.n !== blob.size) {
+    throw new InvalidArgumentError(`Cannot push blob ${JSON.stringify(blob.digest)}: the source has ${sent.n} bytes, the size is ${blob.size}`);
+  }
+  const range = res.headers.get("range");
+  const last = blob.size - 1;
+  if (range !== null && range !== `0-${last}` && range !== `bytes=0-${last}`) {
+    const shown = redactUrl(res.url);
+    throw new RegistryError(`Cannot ${action}: the registry holds ${JSON.stringify(range)} after ${blob.size} bytes were sent (PATCH ${shown})`, {
+      status: res.status, method: "PATCH", url: shown, diagnostics: [], retryable: true,
+    });
+  }
+  await finish(ctx, host, sessionUrl(res, action), blob, undefined, action);
 }

@@ -13,18 +13,30 @@
  * (digest or size not matching its descriptor): the image is broken then.
  *
  * The builder has the shape of ztoc/'s `buildZtoc` (so the worker pool's
- * `build` fits as well); tests pass a fake.
+ * `build` fits as well); tests pass a fake. It hashes every blob anyway, so
+ * blobs are opened unverified (`openBlob(…, { verify: false })`, sizes still
+ * checked) and the builder's digest check is the one SHA-256 pass: a builder
+ * result whose blob digest/size match the descriptor marks the layer
+ * verified (`verifiedBlobs`, so the sink need not hash it again). When the
+ * builder reports that the bytes do not match the descriptor (`isBlobMismatch`;
+ * it drains and hashes a blob even after a parse error, so a corrupt blob is
+ * reported as such), the blob is read once more with the source's own check,
+ * so it fails the build with the source's error rather than skipping the layer.
  *
  * Not here: where blobs are written (the caller gets the zTOC bytes).
  */
 import { sha256Digest } from "../bytes/mod.ts";
 import { FormatError, InvalidArgumentError, SociError } from "../errors.ts";
-import type { Descriptor, ImageSource, Manifest } from "../oci/mod.ts";
-import { buildZtoc, decodeZtoc, type BuildZtocOptions, type BuiltZtoc, type Ztoc } from "../ztoc/mod.ts";
+import type { BlobLocation, Descriptor, ImageSource, Manifest } from "../oci/mod.ts";
+import { buildZtoc, decodeZtoc, isBlobMismatch, type BuildZtocOptions, type BuiltZtoc, type Ztoc } from "../ztoc/mod.ts";
 import { selectLayer } from "./layer_selection.ts";
 import { buildSociIndex, DEFAULT_BUILD_TOOL_IDENTIFIER, type BuiltSociIndex, type SociIndexVersion, type ZtocLayer } from "./soci_index.ts";
 
-export type BuildLayerZtoc = (blob: AsyncIterable<Uint8Array>, opts: BuildZtocOptions) => Promise<BuiltZtoc>;
+/**
+ * `file`, when given, holds the same bytes as `blob` in a local file: a
+ * builder on another thread may read it there instead of iterating `blob`.
+ */
+export type BuildLayerZtoc = (blob: AsyncIterable<Uint8Array>, opts: BuildZtocOptions, file?: BlobLocation) => Promise<BuiltZtoc>;
 
 export interface IndexBuildOptions {
   spanSize: number;
@@ -74,6 +86,8 @@ export interface ManifestIndexBuild {
   ztocs: Map<string, Ztoc>;
   /** null when every layer was skipped. */
   index: BuiltSociIndex | null;
+  /** Layer digests whose blobs were read whole and matched their descriptors in this build. */
+  verifiedBlobs: Set<string>;
 }
 
 /** Runs `tasks` with at most `jobs` at once; rejects with the first failure after all started tasks settle. */
@@ -158,6 +172,7 @@ export async function buildIndexForManifest(
   const xattrOpt = (opts.optimizations ?? []).includes("xattr");
   const decisions = manifest.layers.map((l) => ({ layer: l, decision: selectLayer(l, opts.minLayerSize) }));
   const pending = new Map<string, () => Promise<Built | SociError>>();
+  const verifiedBlobs = new Set<string>();
   for (const { layer, decision } of decisions) {
     if (decision.action !== "build" || pending.has(layer.digest)) continue;
     pending.set(layer.digest, async () => {
@@ -168,8 +183,11 @@ export async function buildIndexForManifest(
         }
       }
       const read: { error?: unknown } = {};
+      let b: BuiltZtoc;
       try {
-        const b = await build(tracked(source.openBlob(layer), read), {
+        const file = source.blobLocation ? await source.blobLocation(layer) : null;
+        const blob = tracked(source.openBlob(layer, { verify: false }), read);
+        b = await build(blob, {
           compression: decision.compression,
           spanSize: opts.spanSize,
           buildToolIdentifier: tool,
@@ -177,13 +195,22 @@ export async function buildIndexForManifest(
           expectedDigest: layer.digest,
           expectedSize: layer.size,
           ...(opts.upstreamCompat ? { upstreamCompat: true } : {}),
-        });
-        return { digest: b.digest, size: b.size, bytes: b.bytes, ztoc: b.ztoc, reused: false, warnings: b.warnings };
+        }, file ?? undefined);
       } catch (e) {
         if ("error" in read) throw read.error; // the blob could not be read as described: not a content problem
+        if (isBlobMismatch(e)) {
+          await verifyBlob(source, layer); // not the layer's bytes: the source's error fails the build
+          throw e;
+        }
         if (e instanceof FormatError || e instanceof InvalidArgumentError) return e; // content problem: skip the layer
         throw e;
       }
+      if (b.blobDigest !== layer.digest || b.blobSize !== layer.size) {
+        await verifyBlob(source, layer);
+        throw new FormatError(`Cannot build zTOC: the builder read blob ${b.blobDigest} (${b.blobSize} bytes), expected ${layer.digest} (${layer.size} bytes)`, { source: layer.digest });
+      }
+      verifiedBlobs.add(layer.digest);
+      return { digest: b.digest, size: b.size, bytes: b.bytes, ztoc: b.ztoc, reused: false, warnings: b.warnings };
     });
   }
   const digests = [...pending.keys()];
@@ -219,7 +246,14 @@ export async function buildIndexForManifest(
     }
   }
   const index = ztocLayers.length === 0 ? null : buildSociIndex({ version, ztocs: ztocLayers, buildToolIdentifier: tool, ...(subject ? { subject } : {}) });
-  return { layers, ztocBlobs, ztocs, index };
+  return { layers, ztocBlobs, ztocs, index, verifiedBlobs };
+}
+
+/** Reads `layer` through the source's digest and size check; throws what the source throws. */
+async function verifyBlob(source: ImageSource, layer: Descriptor): Promise<void> {
+  for await (const _ of source.openBlob(layer)) {
+    // drained: the check runs as the stream ends
+  }
 }
 
 function resultFor(layer: Descriptor, outcome: Built | SociError, xattrOpt: boolean): LayerResult {

@@ -126,13 +126,22 @@ export async function convertImage(source: ImageSource, sink: ImageSink, opts: C
   }
 }
 
-async function copyBlob(source: ImageSource, sink: ImageSink, d: Descriptor): Promise<void> {
+/**
+ * Copies a blob the sink lacks. A layer the zTOC builder read and verified in
+ * this run (`verified`) is not hashed again: a local file is handed to the
+ * sink whole (`putBlobFrom`: a hard link or kernel copy for a layout), else
+ * streamed with `verified`. Everything else is checked as it is copied.
+ */
+async function copyBlob(source: ImageSource, sink: ImageSink, d: Descriptor, verified: ReadonlySet<string> = new Set()): Promise<void> {
   if (await sink.hasBlob(d.digest)) return;
   if (!(await source.hasBlob(d.digest))) {
     if (d.urls && d.urls.length > 0) return; // foreign layer: fetched from its URLs, not shipped
     throw new NotFoundError(`Cannot copy blob ${d.digest}: it is not in ${source.name}`);
   }
-  await sink.putBlob(d, source.openBlob(d));
+  if (!verified.has(d.digest)) return sink.putBlob(d, source.openBlob(d));
+  const at = sink.putBlobFrom && source.blobLocation ? await source.blobLocation(d) : null;
+  if (at !== null && sink.putBlobFrom) return sink.putBlobFrom(d, at, { verified: true });
+  await sink.putBlob(d, source.openBlob(d, { verify: false }), { verified: true });
 }
 
 async function putBytes(sink: ImageSink, mediaType: string, bytes: Uint8Array): Promise<Descriptor> {
@@ -155,6 +164,7 @@ async function convertInto(source: ImageSource, sink: ImageSink, opts: ConvertOp
   // Step 2: one v2 index per platform.
   const built: Array<{ target: (typeof plan.targets)[number]; build: Awaited<ReturnType<typeof buildIndexForManifest>> }> = [];
   for (const target of plan.targets) built.push({ target, build: await buildIndexForManifest(source, target.manifest, "v2", opts) });
+  const verified = new Set(built.flatMap(({ build }) => [...build.verifiedBlobs]));
   const byEntry = new Map<number, BuiltSociIndex>();
   for (const { target, build } of built) if (build.index !== null && !byEntry.has(target.entry)) byEntry.set(target.entry, build.index);
 
@@ -184,7 +194,7 @@ async function convertInto(source: ImageSource, sink: ImageSink, opts: ConvertOp
       continue; // not pulled or not a manifest: untouched
     }
     const m = plan.targets.find((t) => t.entry === i)?.manifest ?? parseManifest(await source.readBlob(entry, MAX_MANIFEST_SIZE), `manifest ${entry.digest}`);
-    for (const b of [m.config, ...m.layers]) await copyBlob(source, sink, b);
+    for (const b of [m.config, ...m.layers]) await copyBlob(source, sink, b, verified);
     const rewritten = rewriteManifest(m, soci?.descriptor.digest);
     const desc = await putBytes(sink, MEDIA_TYPE_OCI_MANIFEST, encodeManifest(rewritten));
     const next: Descriptor = { ...entry, mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: desc.digest, size: desc.size };

@@ -32,6 +32,7 @@ import {
   writeFileAtomic,
   type Descriptor,
   type ImageSource,
+  type PutBlobOptions,
 } from "../oci/mod.ts";
 import { decodeRecords, encodeRecords, type IndexRecord, type Records, type ZtocRecord } from "./artifact_records.ts";
 
@@ -83,8 +84,8 @@ export class LocalStore {
   }
 
   /** Stores a blob (verified; skipped if present). */
-  putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    return this.#writer.putBlob(desc, data);
+  putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: PutBlobOptions): Promise<void> {
+    return this.#writer.putBlob(desc, data, opts);
   }
 
   /** A stored blob whose size is known from the file; NotFoundError when absent. */

@@ -32,6 +32,24 @@ if (!runZtocWorkerIfWorker()) {
     }
   });
 
+  test("ZtocWorkerPool.build() with a file reads the blob range on the worker and never opens the stream", async () => {
+    const pool = new ZtocWorkerPool({ size: 1, workerUrl: import.meta.url });
+    try {
+      let progress = 0;
+      const unused = (async function* (): AsyncGenerator<Uint8Array> {
+        throw new Error("the stream must not be read when a file is given");
+      })();
+      const path = join(fixtures, "inputs", "layer-a.tar.gz");
+      const built = await pool.build(unused, { ...opts, expectedDigest: sha256Digest(layerA), onProgress: (n) => (progress = n) }, { path, offset: 0, size: layerA.length });
+      assert.deepEqual(Buffer.from(built.bytes), expectedA);
+      assert.equal(built.blobDigest, sha256Digest(layerA));
+      assert.equal(built.ztoc.toc.length > 0, true);
+      assert.equal(progress, layerA.length);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test("ZtocWorkerPool.build() runs more jobs than workers and keeps results apart", async () => {
     const pool = new ZtocWorkerPool({ size: 2, workerUrl: import.meta.url });
     try {

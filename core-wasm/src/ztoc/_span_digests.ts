@@ -5,9 +5,11 @@
  * the last one to the end of the blob, so neighbours overlap by a byte when
  * bits ≠ 0. A span's end is only known when the next checkpoint arrives,
  * which may be after the inflater has consumed bytes beyond it; so the
- * compressed bytes from the current span's start onward are kept (copied —
- * the source may reuse its buffers) and hashed when the span closes. Memory
- * is one span of compressed data, never the whole blob.
+ * compressed bytes from the current span's start onward are kept — by
+ * reference, not copied: `buildZtoc`'s caller hands over chunks it will not
+ * modify (ImageSource chunks are owned by the reader, a worker's are
+ * transferred) — and hashed when the span closes. Memory is one span of
+ * compressed data, never the whole blob.
  *
  * Uncompressed: fixed spans of `spanSize` bytes hashed as they pass; no
  * buffering at all.
@@ -22,7 +24,7 @@ export class GzipSpanDigester {
 
   /** Records compressed bytes at `offset` (call before handing them to the inflater). */
   push(chunk: Uint8Array, offset: number): void {
-    if (chunk.length > 0) this.#chunks.push({ start: offset, bytes: chunk.slice() });
+    if (chunk.length > 0) this.#chunks.push({ start: offset, bytes: chunk });
   }
 
   /** Closes the previous span at `cp.in` and opens the next one. */

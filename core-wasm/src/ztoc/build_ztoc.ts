@@ -132,7 +132,8 @@ function tarPipeline(opts: BuildZtocOptions, walker: TarWalker): Pipeline {
 }
 
 /**
- * Reads `blob` once and returns its zTOC. Errors: InvalidArgumentError for
+ * Reads `blob` once and returns its zTOC. Chunks are kept by reference until
+ * their span closes: the iterator must yield buffers it will not modify later. Errors: InvalidArgumentError for
  * bad options; FormatError for a blob that does not match `expectedDigest` /
  * `expectedSize` (reported in preference to the parse error it usually
  * causes), corrupt gzip, a malformed or unsupported tar (see the module
@@ -210,13 +211,25 @@ export async function buildZtoc(blob: AsyncIterable<Uint8Array>, opts: BuildZtoc
   return { ztoc, bytes, digest: sha256Digest(bytes), size: bytes.length, blobDigest, blobSize: offset, warnings };
 }
 
+const BLOB_MISMATCH_HINT = "The blob does not match its descriptor; fetch the layer again";
+
+/**
+ * True for the error `buildZtoc` throws when the blob does not match
+ * `expectedDigest`/`expectedSize` (also after the error crossed a worker
+ * boundary: it is recognised by its hint). Any other FormatError from a build
+ * with `expectedDigest` set is about the content of a matching blob.
+ */
+export function isBlobMismatch(e: unknown): boolean {
+  return e instanceof FormatError && e.hint === BLOB_MISMATCH_HINT;
+}
+
 const sizeErrors = new WeakSet<FormatError>();
 
 function checkSize(opts: BuildZtocOptions, size: number, atEnd: boolean): void {
   const want = opts.expectedSize;
   if (want === undefined || (atEnd ? size === want : size <= want)) return;
   const e = new FormatError(`Cannot build zTOC: the layer blob is ${atEnd ? "" : "more than "}${size} bytes, expected ${want}`, { source: opts.source }, {
-    hint: "The blob does not match its descriptor; fetch the layer again",
+    hint: BLOB_MISMATCH_HINT,
   });
   sizeErrors.add(e);
   throw e;
@@ -224,7 +237,7 @@ function checkSize(opts: BuildZtocOptions, size: number, atEnd: boolean): void {
 
 function digestMismatch(opts: BuildZtocOptions, actual: string, cause?: unknown): FormatError {
   return new FormatError(`Cannot build zTOC: the layer blob has digest ${actual}, expected ${opts.expectedDigest}`, { source: opts.source }, {
-    hint: "The blob does not match its descriptor; fetch the layer again",
+    hint: BLOB_MISMATCH_HINT,
     cause,
   });
 }
