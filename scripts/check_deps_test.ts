@@ -34,6 +34,9 @@ test("checkFile() rejects reaching into another folder past its mod.ts", () => {
 
 test("checkFile() rejects cli importing snapshotter and WebAssembly outside wasm/", () => {
   assert.ok(check("cli/main.ts", 'import { a } from "../snapshotter/main.ts";').length > 0);
+  assert.deepEqual(check("cli/commands/mount.ts", 'import { a } from "../../snapshotter/mod.ts";'), []);
+  assert.ok(check("snapshotter/mod.ts", 'import { a } from "../cli/main.ts";').length > 0);
+  assert.ok(check("snapshotter/layerfs/fs.ts", 'import { a } from "../grpc/mod.ts";').length > 0);
   assert.ok(check("core-wasm/src/gzip/x.ts", "const m = WebAssembly.instantiate(b);").length > 0);
 });
 
