@@ -32,6 +32,8 @@ export interface RegistryFlags {
   user?: string;
   maxConcurrentUploads: number;
   maxConcurrentDownloads: number;
+  /** `--registry-timeout SECONDS` (default 30): header timeout and body idle timeout per request. */
+  timeoutSeconds: number;
 }
 
 /** What a command receives besides its arguments. */

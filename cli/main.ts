@@ -34,6 +34,7 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
   { flags: "-u, --user <user:pass>", description: "Registry credentials", defaultText: "from ~/.docker/config.json" },
   { flags: "--max-concurrent-uploads <n>", description: "Blob uploads at once", defaultText: "3" },
   { flags: "--max-concurrent-downloads <n>", description: "Blob downloads at once", defaultText: "3" },
+  { flags: "--registry-timeout <seconds>", description: "Registry request timeout: until response headers, and the longest pause inside a body (each retried)", defaultText: "30" },
   { flags: "-h, --help", description: "Show help" },
   { flags: "-v, --version", description: "Show the version" },
 ];
@@ -42,6 +43,7 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
 const BOOLEAN_FLAGS = new Set([
   "json", "q", "quiet", "debug", "h", "help", "v", "version", "force", "f", "all-platforms", "standalone",
   "plain-http", "password-stdin",
+  "foreground", "soci-v1", "background-fetch", "stats",
 ]);
 
 export interface RunOptions {
@@ -182,7 +184,7 @@ async function runCommand(
   } catch (e) {
     throw asUsageError(e, spec);
   }
-  const args: Array<string | string[]> = matched.args.map((a, i) => (a.variadic ? cli.args.slice(i).map(String) : String(cli.args[i])));
+  const args: Array<string | string[]> = matched.args.map((a, i) => (a.variadic ? cli.args.slice(i).map(String) : ((cli.args[i] === undefined ? undefined : String(cli.args[i])) as string)));
 
   const out = new Output(stdout, stderr, { json: flags.json === true, quiet: flags.quiet === true, debug: flags.debug === true });
   const storeFlag = flags.store;
@@ -217,6 +219,7 @@ function registryFlags(flags: Flags, cwd: string): RegistryFlags {
     ...(user !== undefined ? { user } : {}),
     maxConcurrentUploads: intFlag(flags, "maxConcurrentUploads", "--max-concurrent-uploads", 3, 0) || 3,
     maxConcurrentDownloads: intFlag(flags, "maxConcurrentDownloads", "--max-concurrent-downloads", 3, 0) || 3,
+    timeoutSeconds: intFlag(flags, "registryTimeout", "--registry-timeout", 30, 1),
   };
 }
 

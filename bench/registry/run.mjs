@@ -12,8 +12,9 @@
 //   node bench/registry/run.mjs [--runs N] [--image big-layer]
 //
 // Needs: dist/soci (built here if missing), docker-registry, skopeo, hyperfine.
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import * as esbuild from "esbuild";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { hyperfine, ratio, ROOT, writeResults } from "../lib.mjs";
@@ -34,41 +35,15 @@ if (!existsSync(soci)) execFileSync("node", [join(ROOT, "scripts", "build.mjs")]
 execFileSync(join(ROOT, "scripts", "make_fixtures.sh"), ["-q", image], { stdio: "inherit" });
 const layout = join(ROOT, ".build", "fixtures", "images", image);
 
-/** A docker-registry on 127.0.0.1:0 with its storage under `dir/data` (real-components §1.1). */
-async function startRegistry(dir) {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "config.yml"), `version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: ${join(dir, "data")}
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:0
-  secret: soci-ts-bench
-`);
-  // Logs go to a file: this process blocks in hyperfine and could not drain a pipe.
-  const log = join(dir, "registry.log");
-  const p = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: ["ignore", "ignore", openSync(log, "w")] });
-  let port;
-  for (let i = 0; i < 200 && port === undefined; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(readFileSync(log, "utf8"));
-    if (m) port = Number(m[1]);
-    if (p.exitCode !== null) break;
-  }
-  if (port === undefined) throw new Error(`docker-registry did not start:\n${readFileSync(log, "utf8")}`);
-  return { host: `127.0.0.1:${port}`, data: join(dir, "data"), stop: () => p.kill("SIGTERM") };
-}
+// The registry is started by the tests' own starter (test/fakes/docker_registry.ts),
+// compiled here with esbuild; its log goes to a file: this process blocks in hyperfine
+// and could not drain a pipe.
+const fakes = join(work, "docker_registry.mjs");
+await esbuild.build({ entryPoints: [join(ROOT, "test", "fakes", "docker_registry.ts")], bundle: true, platform: "node", format: "esm", outfile: fakes, logLevel: "error" });
+const { startRegistry } = await import(fakes);
 
-const reg = await startRegistry(join(work, "registry"));
+const running = await startRegistry(undefined, { logFile: join(work, "registry.log") });
+const reg = { host: running.host, data: join(running.dir, "data") };
 const home = join(work, "home"); // skopeo's blob-info cache and our store live here, not in the user's home
 mkdirSync(home, { recursive: true });
 const env = `HOME=${home} XDG_DATA_HOME=${home}/share`;
@@ -108,7 +83,7 @@ try {
   );
   results.convert = { ...convert, ratio: ratio(convert.registry.median, convert.layout.median) };
 } finally {
-  reg.stop();
+  await running.stop();
 }
 results.load.end = load();
 

@@ -1,7 +1,8 @@
 /**
  * The registry side of the commands: one `RegistryClient` per run built from
  * the global flags (`--plain-http`, `--insecure-registry`, `--hosts-dir`,
- * `-u/--user`, the concurrency limits, `--debug` → redacted HTTP lines),
+ * `-u/--user`, the concurrency limits, `--registry-timeout`, `--debug` →
+ * redacted HTTP lines),
  * credentials from `--user` then the Docker config (`$DOCKER_CONFIG` or
  * `~/.docker/config.json`, its helpers included), and the openers that make
  * every image argument accept a registry reference. Loopback registries use
@@ -53,6 +54,8 @@ export function registryClient(ctx: Context): RegistryClient {
       plainHttp: r.plainHttp,
       insecureHosts: r.insecureHosts,
       plainHttpLoopback: true,
+      timeoutMs: r.timeoutSeconds * 1000,
+      idleTimeoutMs: r.timeoutSeconds * 1000,
       ...(r.hostsDir !== undefined ? { hostsDir: r.hostsDir } : {}),
       ...(ctx.out.debug ? { debug: (line: string) => ctx.out.trace(line) } : {}),
     });

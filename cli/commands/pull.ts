@@ -5,7 +5,9 @@
  * `--output DIR`), and brings its SOCI indexes along: v2 indexes are part of
  * the image; v1 indexes are found as referrers of each image manifest
  * (formats §7.5) and fetched with their zTOCs. Every SOCI index found is put
- * in the store and recorded for that layout, so `index list`, `ztoc …`,
+ * in the store (blobs hashed once: streamed in verified, or hard-linked from
+ * the pulled layout; blobs already present are skipped, so pulling again
+ * downloads nothing it has) and recorded for that layout, so `index list`, `ztoc …`,
  * `verify`, `convert` and `create` work on the pulled image offline.
  *
  * Prints the layout location (`oci:DIR:TAG`) to pass to other commands;
@@ -57,13 +59,13 @@ interface Found {
 }
 
 /** Puts a SOCI index, its zTOCs and config into the store and records them for `imageRef`. */
-async function recordIndex(store: LocalStore, f: Found, blob: (d: Descriptor) => Promise<Uint8Array>, imageRef: string, imageDigest: string): Promise<IndexRecord> {
+async function recordIndex(store: LocalStore, f: Found & { from: "image" | "registry" }, blob: (d: Descriptor) => Promise<void>, imageRef: string, imageDigest: string): Promise<IndexRecord> {
   const parsed = parseSociIndex(f.bytes, `SOCI index ${f.index.digest}`);
   const createdAt = new Date().toISOString();
   const ztocs: ZtocRecord[] = [];
   let spanSize = 0;
   for (const z of [parsed.manifest.config, ...parsed.ztocs, ...parsed.prefetch]) {
-    if (!(await store.hasBlob(z.digest))) await store.putBlob(z, await blob(z));
+    if (!(await store.hasBlob(z.digest))) await blob(z);
   }
   for (const z of parsed.ztocs) {
     const layerDigest = z.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] ?? "";
@@ -74,7 +76,10 @@ async function recordIndex(store: LocalStore, f: Found, blob: (d: Descriptor) =>
       layerMediaType: z.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE] ?? layer?.mediaType ?? "", spanSize, imageRef, createdAt,
     });
   }
-  await store.putBlob(f.index, f.bytes);
+  if (!(await store.hasBlob(f.index.digest))) {
+    if (f.from === "image") await blob(f.index);
+    else await store.putBlob(f.index, f.bytes, { verified: true }); // fetched and checked by getManifest
+  }
   const record: IndexRecord = {
     digest: f.index.digest, size: f.index.size, mediaType: MEDIA_TYPE_OCI_MANIFEST, manifestVersion: f.version,
     manifestDigest: f.image.digest, imageRef, imageDigest, platform: f.image.platform ? formatPlatform(f.image.platform) : "",
@@ -143,7 +148,13 @@ async function pull(ctx: Context, ref: Reference, output: string | undefined): P
   }
   const records: IndexRecord[] = [];
   for (const f of found) {
-    const blob = f.from === "image" ? (d: Descriptor) => layout.readBlob(d, 1 << 30) : (d: Descriptor) => source.repo.readBlob(d, 1 << 30);
+    // Into the store's content once: hard-linked from the layout just written (verified on the way in),
+    // or streamed from the registry (hashed once, by the stream).
+    const blob = async (d: Descriptor): Promise<void> => {
+      const at = f.from === "image" ? await layout.blobLocation(d) : null;
+      if (at !== null) await store.putBlobFrom(d, at, { verified: true });
+      else await store.putBlob(d, source.repo.fetchBlob(d), { verified: true });
+    };
     const r = await recordIndex(store, f, blob, imageRef, copied.descriptor.digest);
     records.push(r);
     out.info(`soci index ${r.digest} (${r.manifestVersion}, ${r.platform}) for manifest ${r.manifestDigest}`);

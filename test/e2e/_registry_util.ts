@@ -5,29 +5,10 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { BUNDLE, blobFile, sha256, type Ran } from "./_soci_cli.ts";
+import { blobFile, sha256 } from "./_soci_cli.ts";
 
-/**
- * `soci --store STORE …` in `cwd`, without blocking this process: needed when
- * the registry's fault proxy runs in the test process itself (spawnSync would
- * stop it from answering).
- */
-export function sociAsync(cwd: string, store: string) {
-  return (...args: string[]): Promise<Ran> =>
-    new Promise((ok, fail) => {
-      const p = spawn(process.execPath, [BUNDLE, "--store", store, ...args], { cwd, env: { PATH: "/usr/bin:/bin", HOME: cwd }, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
-      p.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-      const timer = setTimeout(() => p.kill("SIGKILL"), 300_000);
-      p.on("error", fail);
-      p.on("close", (code, signal) => {
-        clearTimeout(timer);
-        ok({ code, signal, stdout, stderr });
-      });
-    });
-}
+/** The non-blocking CLI runner now lives in _soci_cli.ts; re-exported for the registry tests. */
+export { sociAsync } from "./_soci_cli.ts";
 
 export const ACCEPT = [
   "application/vnd.oci.image.manifest.v1+json",

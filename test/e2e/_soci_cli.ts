@@ -1,19 +1,22 @@
-// Shared by the convert_*_test.ts e2e files: run the built CLI (`node
-// dist/soci.mjs`), build it and the fixture images once per file, write small
+// Shared by the e2e files: run the built CLI (`node dist/soci.mjs` or the Bun
+// binary dist/soci; blocking or not), build it and the fixture images once per file, write small
 // OCI layouts by hand (hostile ones too), and check a written layout
 // independently of soci-ts's own readers (every reachable blob present with its
 // digest and size). Not a test file itself (no `_test` suffix).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
+import { IMAGES_DIR, readFixtures, ROOT, sha256, type ImageFacts } from "../fakes/fixture_facts.ts";
 
-export const ROOT = process.env.SOCI_REPO_ROOT ?? process.cwd();
+export { ROOT, sha256 };
+export type { ImageFacts, LayerFacts, ManifestFacts } from "../fakes/fixture_facts.ts";
 export const BUNDLE = join(ROOT, "dist", "soci.mjs");
-export const IMAGES = join(ROOT, ".build", "fixtures", "images");
+/** The Bun-compiled single binary (scripts/compile.mjs). */
+export const BINARY = join(ROOT, "dist", "soci");
+export const IMAGES = IMAGES_DIR;
 
 export interface Ran {
   code: number | null;
@@ -44,13 +47,24 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** `soci --store STORE …` in `cwd` with a bare environment. */
-export function sociIn(cwd: string, store: string) {
+export interface SociRunOptions {
+  /** Run the Bun-compiled binary (dist/soci) instead of `node dist/soci.mjs`. */
+  binary?: boolean;
+  timeoutMs?: number;
+}
+
+function sociCommand(store: string, args: string[], o: SociRunOptions): [string, string[]] {
+  return o.binary ? [BINARY, ["--store", store, ...args]] : [process.execPath, [BUNDLE, "--store", store, ...args]];
+}
+
+/** `soci --store STORE …` in `cwd` with a bare environment (blocks this process). */
+export function sociIn(cwd: string, store: string, o: SociRunOptions = {}) {
   return (...args: string[]): Ran => {
-    const r = spawnSync(process.execPath, [BUNDLE, "--store", store, ...args], {
+    const [cmd, argv] = sociCommand(store, args, o);
+    const r = spawnSync(cmd, argv, {
       cwd,
       encoding: "utf8",
-      timeout: 300_000,
+      timeout: o.timeoutMs ?? 300_000,
       maxBuffer: 1 << 28,
       env: { PATH: "/usr/bin:/bin", HOME: cwd },
     });
@@ -59,37 +73,39 @@ export function sociIn(cwd: string, store: string) {
   };
 }
 
+/**
+ * `sociIn` without blocking this process: needed when a server the command
+ * talks to (fault proxy, token server) runs in the test process itself.
+ */
+export function sociAsync(cwd: string, store: string, o: SociRunOptions = {}) {
+  return (...args: string[]): Promise<Ran> =>
+    new Promise((resolveRun, fail) => {
+      const [cmd, argv] = sociCommand(store, args, o);
+      const p = spawn(cmd, argv, { cwd, env: { PATH: "/usr/bin:/bin", HOME: cwd }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+      p.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+      const timer = setTimeout(() => p.kill("SIGKILL"), o.timeoutMs ?? 300_000);
+      p.on("error", fail);
+      p.on("close", (code, signal) => {
+        clearTimeout(timer);
+        resolveRun({ code, signal, stdout, stderr });
+      });
+    });
+}
+
 export function ok(r: Ran): Ran {
   assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r;
 }
 
-export const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 export const blobFile = (layout: string, digest: string) => join(layout, "blobs", "sha256", digest.slice("sha256:".length));
 
 // ---- fixtures.json ----
 
-export interface LayerFacts {
-  media_type: string;
-  digest: string;
-  size: number;
-  compression?: string;
-  note?: string;
-}
-export interface ManifestFacts {
-  media_type: string;
-  digest: string;
-  platform?: { architecture: string; os: string; variant?: string };
-  layers: LayerFacts[];
-}
-export interface ImageFacts {
-  layout: string;
-  digest: string;
-  manifests: ManifestFacts[];
-}
-
 export function fixtureFacts(name: string): ImageFacts {
-  const all = JSON.parse(readFileSync(join(IMAGES, "fixtures.json"), "utf8")) as { images: Record<string, ImageFacts> };
+  const all = readFixtures();
   assert.ok(all.images[name], `fixtures.json has ${name}`);
   return all.images[name];
 }

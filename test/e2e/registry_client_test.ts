@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256Digest, utf8 } from "../../core-wasm/src/bytes/mod.ts";
 import { RegistryError } from "../../core-wasm/src/errors.ts";
-import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, type Descriptor } from "../../core-wasm/src/oci/mod.ts";
+import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, type Descriptor } from "../../core-wasm/src/oci/mod.ts";
 import { isNotFound, manifestReferences, pushOrder, RegistryClient, type Repository } from "../../core-wasm/src/registry/mod.ts";
 import { missingTools, startRegistry, type RunningRegistry } from "../fakes/docker_registry.ts";
 
@@ -128,6 +128,32 @@ describe("registry client against docker-registry 2.8", { skip: skip ? `skipped:
     const got = await repo.getManifest("docker");
     assert.deepEqual(got.bytes, m);
     assert.equal(got.descriptor.mediaType, MEDIA_TYPE_DOCKER_MANIFEST);
+  });
+
+  test("a Docker manifest list round-trips with its media type; manifests over the size cap are refused", async () => {
+    const config = blob(utf8('{"os":"linux","architecture":"arm64"}'), "application/vnd.docker.container.image.v1+json");
+    await repo.pushBlob(config.desc, config.bytes);
+    const m = utf8(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_DOCKER_MANIFEST, config: config.desc, layers: [] }));
+    const put = await repo.putManifest(m, MEDIA_TYPE_DOCKER_MANIFEST);
+    const list = utf8(JSON.stringify({
+      schemaVersion: 2, mediaType: MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+      manifests: [{ ...put.descriptor, platform: { architecture: "arm64", os: "linux" } }],
+    }));
+    await repo.putManifest(list, MEDIA_TYPE_DOCKER_MANIFEST_LIST, "dockerlist");
+    const resolved = await repo.resolve("dockerlist");
+    assert.equal(resolved.mediaType, MEDIA_TYPE_DOCKER_MANIFEST_LIST);
+    assert.equal(resolved.digest, sha256Digest(list));
+    const got = await repo.getManifest("dockerlist");
+    assert.deepEqual(got.bytes, list);
+    assert.equal(got.descriptor.mediaType, MEDIA_TYPE_DOCKER_MANIFEST_LIST);
+
+    const small = new RegistryClient({ plainHttpLoopback: true, maxManifestSize: 100 }).repository(`${reg.host}/app`);
+    await assert.rejects(small.getManifest("dockerlist"), (e: unknown) => {
+      assert.ok(e instanceof RegistryError, String(e));
+      assert.match(e.message, /larger than 100 bytes/);
+      assert.equal(e.retryable, false);
+      return true;
+    });
   });
 
   test("fetchBlobRange() answers 206 ranges, clamps at the end and reports ranges past the end", async () => {

@@ -14,7 +14,7 @@
 // never written.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { missingTools as registryToolsMissing, startRegistry, type RunningRegistry } from "../fakes/docker_registry.ts";
 import { FaultProxy } from "../fakes/fault_proxy.ts";
@@ -78,6 +78,19 @@ describe("soci convert with registries", { skip: skip ? `skipped: ${skip}` : fal
     for (const d of checkLayout(down)) assert.ok(readFileSync(join(down, "blobs", "sha256", d.slice(7))).equals(readFileSync(join(reference.multiarch.dir, "blobs", "sha256", d.slice(7)))));
   });
 
+  test("archives on either side: oci-archive → registry and registry → oci-archive give the same image", async () => {
+    const archive = join(dir, "sample-src.tar");
+    ok(await soci("copy", "--format", "oci-archive", join(IMAGES, "sample"), archive));
+    const up = ok(await soci(...CONVERT, "-q", `oci-archive:${archive}`, `${b.host}/fromarchive:soci`));
+    assert.equal(up.stdout.trim(), reference.sample.digest);
+    assertSameAsLayout(await registryContent(b.host, "fromarchive", "soci"), reference.sample.dir);
+
+    const out = join(dir, "sample-out.tar");
+    const down = ok(await soci(...CONVERT, "--format", "oci-archive", "-q", `${a.host}/sample:1`, out));
+    assert.equal(down.stdout.trim(), reference.sample.digest);
+    ok(await soci("verify", `oci-archive:${out}`));
+  });
+
   test("pull brings the image back byte for byte, with its SOCI indexes recorded", async () => {
     ok(await soci(...CONVERT, "--all-platforms", "-q", `${a.host}/sample:1`, `${a.host}/sample:1-soci`));
     const out = join(dir, "pulled");
@@ -90,6 +103,21 @@ describe("soci convert with registries", { skip: skip ? `skipped: ${skip}` : fal
     ok(await soci("verify", `oci:${out}:1-soci`));
     const list = JSON.parse(ok(await soci("--json", "index", "list", "--ref", `oci:${out}:1-soci`)).stdout);
     assert.equal(list.length, 1);
+
+    // Into a fresh store: its SOCI blobs are in the content once, hard links to the pulled layout's files.
+    const freshStore = join(dir, "pull-store");
+    const fresh = sociAsync(dir, freshStore);
+    const out2 = join(dir, "pulled-fresh");
+    ok(await fresh("pull", "-o", out2, `${a.host}/sample:1-soci`));
+    const content = join(freshStore, "content", "blobs", "sha256");
+    const linked = readdirSync(content);
+    assert.ok(linked.length >= 3, `index, config and zTOC blobs in the store: ${linked.join(", ")}`);
+    for (const f of linked) assert.equal(statSync(join(content, f)).ino, statSync(join(out2, "blobs", "sha256", f)).ino, `${f} is a hard link`);
+    // Pulling again fetches no blob: everything present is skipped.
+    const again = ok(await soci("--debug", "pull", "-o", out, `${a.host}/sample:1-soci`));
+    assert.deepEqual(again.stderr.match(/--> GET \S+\/blobs\/sha256:\S+/g) ?? [], [], "no blob downloaded again");
+    assert.match(again.stderr, /--> (GET|HEAD) \S+\/manifests\//, "the debug output shows the requests");
+    ok(await soci("verify", `oci:${out}:1-soci`));
   });
 
   test("skopeo copy of the output drops artifactType, yet it still verifies; soci copy keeps every digest", async () => {

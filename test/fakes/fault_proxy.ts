@@ -13,7 +13,7 @@ export type Fault =
   /** Forward headers and `afterBytes` body bytes, then cut the connection. */
   | { kind: "drop"; afterBytes: number }
   /** Answer with this status instead of forwarding (the request body is drained). */
-  | { kind: "status"; status: number; retryAfter?: string; body?: string }
+  | { kind: "status"; status: number; retryAfter?: string; body?: string; headers?: Record<string, string> }
   /** Forward only the first `bytes` body bytes, with Content-Length saying so: a clean, short response. */
   | { kind: "truncate"; bytes: number }
   /** Forward the body with one byte flipped (same length). */
@@ -40,28 +40,54 @@ export interface ProxyLogEntry {
   status?: number;
 }
 
+/** An HTTP server on 127.0.0.1, port 0: the listening part of the test proxies (this one, referrers_proxy.ts). */
+export class LoopbackServer {
+  #server: Server;
+  #port = 0;
+
+  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+    this.#server = createServer(handler);
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((ok) => this.#server.listen(0, "127.0.0.1", ok));
+    this.#port = (this.#server.address() as AddressInfo).port;
+  }
+
+  /** `127.0.0.1:<port>` */
+  get host(): string {
+    return `127.0.0.1:${this.#port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((ok) => this.#server.close(() => ok()));
+  }
+}
+
 export class FaultProxy {
   readonly log: ProxyLogEntry[] = [];
+  /** Most requests open at once since the last reset (for concurrency limits). */
+  peakInFlight = 0;
+  #inFlight = 0;
   #rules: (FaultRule & { left: number })[] = [];
-  #server: Server;
+  #server: LoopbackServer;
   #upstream: URL;
-  #port = 0;
 
   private constructor(upstream: URL) {
     this.#upstream = upstream;
-    this.#server = createServer((req, res) => this.#handle(req, res));
+    this.#server = new LoopbackServer((req, res) => this.#handle(req, res));
   }
 
   /** Starts on 127.0.0.1, port 0, forwarding to `upstream` (`http://host:port`). */
   static async start(upstream: string): Promise<FaultProxy> {
     const p = new FaultProxy(new URL(upstream));
-    await new Promise<void>((ok) => p.#server.listen(0, "127.0.0.1", ok));
-    p.#port = (p.#server.address() as AddressInfo).port;
+    await p.#server.listen();
     return p;
   }
 
   get host(): string {
-    return `127.0.0.1:${this.#port}`;
+    return this.#server.host;
   }
 
   inject(rule: FaultRule): void {
@@ -72,11 +98,11 @@ export class FaultProxy {
   reset(): void {
     this.#rules = [];
     this.log.length = 0;
+    this.peakInFlight = 0;
   }
 
-  async stop(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise<void>((ok) => this.#server.close(() => ok()));
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 
   #take(req: IncomingMessage): Fault | undefined {
@@ -91,6 +117,8 @@ export class FaultProxy {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    this.peakInFlight = Math.max(this.peakInFlight, ++this.#inFlight);
+    res.once("close", () => this.#inFlight--);
     const fault = this.#take(req);
     const entry: ProxyLogEntry = { method: req.method ?? "", path: req.url ?? "/", range: req.headers.range, fault: fault?.kind };
     this.log.push(entry);
@@ -100,6 +128,7 @@ export class FaultProxy {
         entry.status = fault.status;
         const headers: Record<string, string> = { "Content-Type": "application/json" };
         if (fault.retryAfter !== undefined) headers["Retry-After"] = fault.retryAfter;
+        Object.assign(headers, fault.headers);
         res.writeHead(fault.status, headers).end(fault.body ?? `{"errors":[{"code":"UNKNOWN","message":"injected ${fault.status}"}]}`);
       });
       return;

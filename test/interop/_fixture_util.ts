@@ -2,18 +2,19 @@
 // layer tests: building/reading the fixture images (scripts/fixtures/), the
 // independent tar listing oracle (tar_listing.py), GNU tar extraction, and
 // re-implementations — from formats §4.1, §4.5, §5, §9.2 and RFC 1952, not
-// from our own code — of what the zTOC must contain.
+// from our own code — of what the zTOC must contain. ROOT, the fixture paths,
+// the fixtures.json types and sha256 come from test/fakes/fixture_facts.ts,
+// shared with the e2e helpers (test/e2e/_soci_cli.ts).
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
+import { IMAGES_DIR, readFixtures, ROOT, type Fixtures } from "../fakes/fixture_facts.ts";
 import zlib from "node:zlib";
 
-export const ROOT = process.env.SOCI_REPO_ROOT ?? process.cwd();
-export const IMAGES_DIR = join(ROOT, ".build", "fixtures", "images");
+export { IMAGES_DIR, readFixtures, ROOT, sha256 } from "../fakes/fixture_facts.ts";
+export type { Fixtures, ImageFacts, LayerFacts, ManifestFacts } from "../fakes/fixture_facts.ts";
 const MAKE_FIXTURES = join(ROOT, "scripts", "make_fixtures.sh");
 const ORACLE = join(ROOT, "scripts", "fixtures", "tar_listing.py");
 
@@ -22,37 +23,12 @@ export const DEBIAN_IMAGES = ["debian-minbase", "debian-python"];
 
 // ---------------------------------------------------------------- fixtures.json
 
-export interface LayerFacts {
-  media_type: string;
-  digest: string;
-  size: number;
-  compression?: string | null;
-  diff_id?: string;
-  uncompressed_size?: number;
-  entries?: number;
-  archive_size?: number;
-  note?: string;
-}
-export interface ManifestFacts {
-  media_type: string;
-  digest: string;
-  platform?: { architecture: string; os: string; variant?: string };
-  layers: LayerFacts[];
-}
-export interface ImageFacts {
-  layout: string;
-  manifests: ManifestFacts[];
-}
-export interface Fixtures {
-  images: Record<string, ImageFacts>;
-}
-
 /** Builds (or finds cached) fixture images with scripts/make_fixtures.sh; returns fixtures.json. */
 export function ensureFixtures(names: string[]): Fixtures {
   if (names.length > 0) {
     execFileSync(MAKE_FIXTURES, names, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"], timeout: 20 * 60_000 });
   }
-  return JSON.parse(readFileSync(join(IMAGES_DIR, "fixtures.json"), "utf8")) as Fixtures;
+  return readFixtures();
 }
 
 export function debianImagesPresent(): string[] {
@@ -169,7 +145,6 @@ export async function* unevenChunks(b: Uint8Array, sizes: readonly number[] = [6
   }
 }
 
-export const sha256 = (b: Uint8Array): string => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 // ---------------------------------------------------------------- gzip facts (RFC 1952, formats §4)
 

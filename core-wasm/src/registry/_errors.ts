@@ -100,15 +100,19 @@ export function networkError(action: string, method: string, url: URL, cause: un
   let retryable: boolean;
   if (timeoutMs !== undefined) {
     what = `no answer within ${timeoutMs} ms`;
-    hint = "Check the network, or raise the timeout";
+    hint = "Check the network, or raise the timeout (--registry-timeout SECONDS)";
     retryable = true;
   } else if (/wrong version number|packet length too long|EPROTO|ssl3_get_record|unknown protocol/i.test(code + " " + text)) {
     what = "the TLS handshake failed";
     hint = url.protocol === "https:" ? "Use --plain-http for a plain HTTP registry" : undefined;
     retryable = false;
+  } else if (/alert certificate required|alert bad certificate|ALERT_CERTIFICATE_REQUIRED|ALERT_BAD_CERTIFICATE|handshake failure/i.test(code + " " + text)) {
+    what = `the registry refused the TLS connection: it wants a client certificate (${code || "handshake alert"})`;
+    hint = `Give one for ${url.host} in its hosts.toml: client = [["client.cert", "client.key"]] (and pass --hosts-dir)`;
+    retryable = false;
   } else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|certificate/i.test(code + " " + text)) {
-    what = `the TLS certificate was rejected (${code || "certificate error"})`;
-    hint = "Trust the registry's CA, or configure skip_verify for it in hosts.toml";
+    what = `the TLS certificate was not trusted (${code || "certificate error"})`;
+    hint = `Trust the registry's CA with ca = "/path/ca.pem" (or set skip_verify = true) in the hosts.toml of ${url.host} (<dir>/${url.host}/hosts.toml, passed as --hosts-dir <dir>)`;
     retryable = false;
   } else if (/bad port/i.test(text)) {
     what = `port ${url.port} is on fetch's list of blocked ports`;

@@ -19,6 +19,7 @@ import { challengeScopes, mergeScopes, parseChallenges, type Challenge } from ".
 import type { CredentialSource, Credentials } from "./credentials.ts";
 import { networkError, parseDiagnostics, statusError } from "./_errors.ts";
 import { redactUrl } from "./redact.ts";
+import { TlsSetupFailure } from "./_tls.ts";
 
 export interface AuthorizerOptions {
   credentials?: CredentialSource;
@@ -69,21 +70,26 @@ export class Authorizer {
   /**
    * Reacts to a 401's `WWW-Authenticate`. Returns true when a retry may succeed
    * (new credentials or a fresh token), false when there is nothing new to try.
-   * Throws RegistryError when the token endpoint fails.
+   * Throws RegistryError when the token endpoint fails. `sentScheme` is the
+   * scheme the refused request carried (undefined: it went out anonymously,
+   * e.g. in parallel with the request that met the first challenge).
    */
-  async challenge(host: string, header: string | null, scopes: readonly string[]): Promise<boolean> {
+  async challenge(host: string, header: string | null, scopes: readonly string[], sentScheme?: string): Promise<boolean> {
     const challenges = parseChallenges(header);
     const bearer = challenges.find((c) => c.scheme === "bearer" && c.params.realm);
     const basic = challenges.find((c) => c.scheme === "basic");
     if (bearer !== undefined) {
       const state = this.#bearerState(host, bearer);
       const wanted = mergeScopes([...scopes, ...challengeScopes(bearer)]);
-      await this.#token(host, state, wanted, true, mergeScopes(scopes).join(" "));
+      // A refused token is fetched again; an anonymous request reuses one a parallel request just got.
+      await this.#token(host, state, wanted, sentScheme === "bearer", mergeScopes(scopes).join(" "));
       return true;
     }
     if (basic !== undefined) {
       const prior = this.#hosts.get(host);
-      if (prior?.scheme === "basic") return false; // these credentials were already refused
+      // Basic credentials this request carried were refused: nothing new to try.
+      // A request sent anonymously before another one met the challenge retries with them.
+      if (prior?.scheme === "basic") return sentScheme !== "basic";
       if ((await this.#basic(host)) === undefined) return false;
       this.#hosts.set(host, { scheme: "basic", tokens: new Map(), pending: new Map() });
       return true;
@@ -178,6 +184,7 @@ export class Authorizer {
       res = await this.#opts.fetch(url, { ...init, signal: ctrl.signal });
       text = await readLimited(res, MAX_TOKEN_RESPONSE);
     } catch (e) {
+      if (e instanceof TlsSetupFailure) throw e.inner;
       throw networkError(action, method, url, e, ctrl.signal.aborted ? this.#opts.timeoutMs : undefined);
     } finally {
       clearTimeout(timer);

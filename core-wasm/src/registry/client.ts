@@ -5,7 +5,8 @@
  * upload.ts and referrers.ts bound to one repository.
  *
  * One client per command or daemon: it caches tokens per host and scope and
- * the endpoint list per registry.
+ * the endpoint list per registry, and hands each endpoint's TLS settings
+ * (hosts.toml) to the transport.
  */
 import type { RepoContext } from "./_context.ts";
 import { fetchBlob, fetchBlobRange, readBlob, statBlob, type BlobRef } from "./blobs.ts";
@@ -43,7 +44,11 @@ export class RegistryClient {
   hosts(registry: string): Promise<RegistryHost[]> {
     let p = this.#hosts.get(registry);
     if (p === undefined) {
-      p = (this.#options.resolveHosts ?? ((r: string) => resolveHosts(r, this.#options)))(registry);
+      p = (this.#options.resolveHosts ?? ((r: string) => resolveHosts(r, this.#options)))(registry).then((hosts) => {
+        // Each endpoint's TLS settings (hosts.toml) go to the transport, keyed by host:port.
+        for (const h of hosts) if (h.scheme === "https") this.transport.setHostTls(h.host, h);
+        return hosts;
+      });
       p.catch(() => this.#hosts.delete(registry));
       this.#hosts.set(registry, p);
     }

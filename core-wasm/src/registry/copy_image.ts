@@ -6,10 +6,12 @@
  * (unlike skopeo 1.9, which drops `artifactType` from index entries and so
  * changes the index digest; real-components §2).
  *
- * Order: the tree is read first (manifests are small), then the blobs are
- * handed to the sink (`concurrency` at a time; a registry sink uploads in the
- * background, a layout writes), then the manifests children first, then the
- * root; `commit` publishes — or `abort` on any failure.
+ * Order: the tree is read first (manifests are small), then the blobs the
+ * sink lacks are handed to it, already verified by the source's stream (so
+ * hashed once per copy): `concurrency` at a time to a layout (one file per
+ * blob) or a registry sink (background uploads), one at a time to any other
+ * sink (an archive is one stream); then the manifests, children first, then
+ * the root; `commit` publishes — or `abort` on any failure.
  *
  * `copyReferrers` carries SOCI index v1 artifacts (attached by `subject`,
  * formats §7.5) from one repository to another.
@@ -21,6 +23,7 @@ import {
   isIndexMediaType,
   isManifestMediaType,
   MAX_MANIFEST_SIZE,
+  OciLayoutWriter,
   parseIndex,
   parseManifest,
   sniffManifestKind,
@@ -29,6 +32,7 @@ import {
   type ImageSource,
 } from "../oci/mod.ts";
 import type { Repository } from "./client.ts";
+import { RegistryImageSink } from "./image_source.ts";
 import { mapConcurrent } from "./retry.ts";
 
 export interface CopyOptions {
@@ -77,9 +81,14 @@ export async function copyImage(source: ImageSource, sink: ImageSink, opts: Copy
       }
     };
     await visit(root.descriptor, root.bytes, 0);
-    await mapConcurrent([...blobs.values()], Math.max(1, opts.concurrency ?? 3), async (b) => {
+    // Layouts (one file per blob) and registries (background uploads) take blobs in parallel;
+    // any other sink (an archive is one stream) gets them one at a time.
+    const parallel = sink instanceof OciLayoutWriter || sink instanceof RegistryImageSink;
+    await mapConcurrent([...blobs.values()], parallel ? Math.max(1, opts.concurrency ?? 3) : 1, async (b) => {
       if (await sink.hasBlob(b.digest)) return;
-      await sink.putBlob(b, source.openBlob(b));
+      // The source verifies its stream before the last chunk is handed over (ImageSource
+      // contract), so the sink need not hash the bytes a second time.
+      await sink.putBlob(b, source.openBlob(b), { verified: true });
     });
     for (const m of manifests) await sink.putBlob(m.desc, m.bytes);
     await sink.putBlob(root.descriptor, root.bytes);

@@ -20,10 +20,15 @@
  *
  * Host URLs without a path get `/v2`; a path not ending in `/v2` gets it
  * appended unless `override_path = true`. Capabilities default to all three.
- * Not here: TLS client certificates (`ca`, `client` are recorded, not used).
+ * TLS settings per host (containerd's spelling): `skip_verify`, `ca` (a path
+ * or a list; added to the system roots) and `client` (`"c.pem"` — certificate
+ * and key in one file —, a list of such, or `[["c.cert", "c.key"], …]`).
+ * Relative paths are taken from the hosts.toml's own directory. They are
+ * recorded here; the transport applies them (_tls.ts).
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import process from "node:process";
+import { dirname, isAbsolute, join } from "node:path";
 import { FormatError, InvalidArgumentError } from "../errors.ts";
 import { parseToml, type TomlTable, type TomlValue } from "./_toml.ts";
 
@@ -37,14 +42,16 @@ export interface RegistryHost {
   /** API root, normally `/v2`. */
   path: string;
   capabilities: HostCapability[];
-  /** Do not verify TLS certificates (recorded; see known gaps in mod.ts). */
+  /** Do not verify the server's TLS certificate (hosts.toml `skip_verify`). */
   skipVerify: boolean;
   /** A mirror of another registry: requests carry `?ns=<registry>`. */
   isMirror: boolean;
   /** Extra request headers from hosts.toml. */
   headers: Record<string, string>;
-  /** CA files from hosts.toml (recorded, not used by the fetch-based transport). */
+  /** Extra CA files trusted for this host (hosts.toml `ca`), absolute paths. */
   caFiles: string[];
+  /** Client certificate + key files (hosts.toml `client`); key "" = in the certificate file. */
+  clientPairs: [string, string][];
 }
 
 export interface HostOptions {
@@ -98,7 +105,7 @@ export async function resolveHosts(registry: string, options: HostOptions = {}):
 }
 
 function makeHost(host: string, scheme: "http" | "https", path: string, isMirror: boolean): RegistryHost {
-  return { host, scheme, path, capabilities: [...ALL_CAPABILITIES], skipVerify: false, isMirror, headers: {}, caFiles: [] };
+  return { host, scheme, path, capabilities: [...ALL_CAPABILITIES], skipVerify: false, isMirror, headers: {}, caFiles: [], clientPairs: [] };
 }
 
 /**
@@ -109,18 +116,19 @@ export function parseHostsToml(text: string, registry: string, options: HostOpti
   const doc = parseToml(text, source);
   const bad = (why: string) => new FormatError(`Cannot use ${source}: ${why}`, { source });
   const apiHost = registryApiHost(registry);
+  const base = source === "hosts.toml" ? process.cwd() : dirname(source);
   const out: RegistryHost[] = [];
   const hosts = doc.host;
   if (hosts !== undefined) {
     if (!isTable(hosts)) throw bad("[host] must be a table of URLs");
     for (const [url, entry] of Object.entries(hosts)) {
       if (!isTable(entry)) throw bad(`host ${JSON.stringify(url)} must be a table`);
-      out.push(configureHost(url, entry, options, true, bad));
+      out.push(configureHost(url, entry, options, true, bad, base));
     }
   }
   const server = doc.server;
   if (server !== undefined && typeof server !== "string") throw bad("server must be a string");
-  const serverHost = configureHost(server ?? apiHost, doc, options, false, bad);
+  const serverHost = configureHost(server ?? apiHost, doc, options, false, bad, base);
   out.push(serverHost);
   // A "mirror" that is the server itself (same URL) is not a mirror.
   for (const h of out) if (h.host === apiHost && h.path === "/v2") h.isMirror = false;
@@ -133,6 +141,7 @@ function configureHost(
   options: HostOptions,
   isMirror: boolean,
   bad: (why: string) => Error,
+  base: string,
 ): RegistryHost {
   const hasScheme = /^[a-z]+:\/\//i.test(url);
   let parsed: URL;
@@ -158,8 +167,25 @@ function configureHost(
     if (typeof entry.skip_verify !== "boolean") throw bad(`skip_verify of ${JSON.stringify(url)} must be true or false`);
     host.skipVerify = entry.skip_verify;
   }
+  const abs = (f: string) => (isAbsolute(f) ? f : join(base, f));
   const ca = entry.ca;
-  if (ca !== undefined) host.caFiles = (Array.isArray(ca) ? ca : [ca]).map(String);
+  if (ca !== undefined) {
+    const list = Array.isArray(ca) ? ca : [ca];
+    if (list.some((c) => typeof c !== "string" || c === "")) throw bad(`ca of ${JSON.stringify(url)} must be a path or a list of paths`);
+    host.caFiles = (list as string[]).map(abs);
+  }
+  const client = entry.client;
+  if (client !== undefined) {
+    const list = Array.isArray(client) ? client : [client];
+    for (const c of list) {
+      const pair = typeof c === "string" ? [c, ""] : c;
+      if (!Array.isArray(pair) || pair.length < 1 || pair.length > 2 || pair.some((x) => typeof x !== "string") || pair[0] === "") {
+        throw bad(`client of ${JSON.stringify(url)} must be a path, a list of paths or a list of [certificate, key] pairs`);
+      }
+      const key = (pair[1] as string | undefined) ?? "";
+      host.clientPairs.push([abs(pair[0] as string), key === "" ? "" : abs(key)]);
+    }
+  }
   const header = entry.header;
   if (header !== undefined) {
     if (!isTable(header)) throw bad(`header of ${JSON.stringify(url)} must be a table`);

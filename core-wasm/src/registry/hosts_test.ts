@@ -134,3 +134,26 @@ test("parseToml() rejects what it does not support and hostile input, with the l
   assert.throws(() => parseToml(Array.from({ length: 5000 }, (_, i) => `k${i} = 1`).join("\n")), /more than 4096 keys/);
   assert.throws(() => parseToml("a.b = 1\na.b.c = 2"), /not a table/);
 });
+
+test("parseHostsToml() records TLS settings: skip_verify, ca (relative to the file) and the three client forms", () => {
+  const hosts = parseHostsToml(`
+server = "https://reg.example"
+ca = "certs/ca.pem"
+client = [["/etc/c.cert", "c.key"], ["/etc/both.pem", ""]]
+
+[host."https://mirror.example"]
+  skip_verify = true
+  ca = ["/abs/a.pem", "b.pem"]
+  client = "one.pem"
+`, "reg.example", {}, "/etc/soci/hosts/reg.example/hosts.toml");
+  const [mirror, server] = hosts;
+  assert.equal(mirror.skipVerify, true);
+  assert.deepEqual(mirror.caFiles, ["/abs/a.pem", "/etc/soci/hosts/reg.example/b.pem"]);
+  assert.deepEqual(mirror.clientPairs, [["/etc/soci/hosts/reg.example/one.pem", ""]]);
+  assert.equal(server.skipVerify, false);
+  assert.deepEqual(server.caFiles, ["/etc/soci/hosts/reg.example/certs/ca.pem"]);
+  assert.deepEqual(server.clientPairs, [["/etc/c.cert", "/etc/soci/hosts/reg.example/c.key"], ["/etc/both.pem", ""]]);
+  for (const bad of ['ca = 3', 'client = [["a", "b", "c"]]', 'client = [1]', 'ca = [""]']) {
+    assert.throws(() => parseHostsToml(`server = "https://r"\n${bad}\n`, "r"), FormatError, bad);
+  }
+});

@@ -24,14 +24,13 @@
  *   returned; streams check at the end and throw there.
  * * Credentials and tokens never appear in errors, hints or debug lines.
  *
- * Known gaps: TLS options (hosts.toml `skip_verify`, `ca`, client certs) are
- * parsed but not applied — the global `fetch` has no portable per-request TLS
- * setting; multi-range (`multipart/byteranges`) requests are not issued; the
- * ECR/S3 special cases of snapshotter §11.2 are not handled; registries on a
- * port fetch blocks (e.g. 1, 6000, 6666) fail with a non-retryable error; a
- * streamed upload (one PATCH from a stream) answered 401 mid-push is not
- * re-sent with a new token — the upload restarts from a fresh session instead
- * only when the error is retryable.
+ * * TLS is verified by default; hosts.toml `skip_verify`, `ca` and `client`
+ *   apply per host on Node (undici Agent), Bun (fetch `tls`) and Deno
+ *   (`Deno.createHttpClient`; `skip_verify` there needs Deno's own flag).
+ *
+ * Known gaps: multi-range (`multipart/byteranges`) requests are not issued;
+ * the ECR/S3 special cases of snapshotter §11.2 are not handled; registries on
+ * a port fetch blocks (e.g. 1, 6000, 6666) fail with a non-retryable error.
  */
 import { RegistryError } from "../errors.ts";
 
@@ -48,6 +47,7 @@ export {
   chainCredentials, defaultDockerConfigPath, dockerConfigCredentials, parseUserPass, staticCredentials,
   type CredentialSource, type Credentials, type DockerConfigOptions,
 } from "./credentials.ts";
+export { parseToml, type TomlTable, type TomlValue } from "./_toml.ts";
 export { parseChallenges, mergeScopes, repositoryScope, type Challenge } from "./challenge.ts";
 export { redactUrl, redactHeaders, redactText } from "./redact.ts";
 export {

@@ -2,7 +2,8 @@
  * The one door to HTTP for the registry client: the runtime's global `fetch`
  * (Node ≥ 20, Bun, Deno) wrapped with
  *
- * * authorisation (auth.ts) and one retry after a 401 challenge;
+ * * authorisation (auth.ts) and one retry after a 401 challenge (a streamed
+ *   body too when the caller can re-open it);
  * * retries with backoff + jitter on 429 (honouring Retry-After), 5xx except
  *   501 and connection failures/timeouts — for idempotent requests only unless
  *   the caller says otherwise (snapshotter §11.4);
@@ -10,14 +11,18 @@
  *   between body chunks (`idleTimeoutMs`), both aborting the request;
  * * redirects followed by hand (max 5) so credentials never follow a request
  *   to another host;
+ * * TLS verified by default; a host given TLS settings (`setHostTls`, from
+ *   hosts.toml: `skip_verify`, `ca`, `client`) is reached through a fetch that
+ *   applies them (_tls.ts) — its token realm too when it is on the same host;
  * * every failure as a RegistryError with a redacted URL, and debug lines with
  *   redacted URLs and headers.
  *
  * Not here: what a status *means* for an operation (the callers list the
  * statuses they accept in `ok`), body verification (blobs.ts, manifests.ts).
  */
-import { RegistryError } from "../errors.ts";
+import { RegistryError, SociError } from "../errors.ts";
 import { Authorizer } from "./auth.ts";
+import { clientCertRefusal, closedBeforeAnswer, hasTlsSettings, probeClientCertAlert, tlsFetch, TlsSetupFailure, type HostTls } from "./_tls.ts";
 import type { CredentialSource } from "./credentials.ts";
 import { isRetryableStatus, networkError, parseDiagnostics, statusError } from "./_errors.ts";
 import { redactHeaders, redactText, redactUrl } from "./redact.ts";
@@ -25,11 +30,11 @@ import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, sleep, type RetryPoli
 
 export interface TransportOptions {
   credentials?: CredentialSource;
-  /** Defaults to the global fetch. */
+  /** Defaults to the global fetch (per-host TLS settings are then applied); a given fetch is used as is. */
   fetch?: typeof fetch;
   /** Default `soci-ts/0.1`. */
   userAgent?: string;
-  /** Until response headers arrive, per attempt (default 30000). */
+  /** Until response headers arrive, per attempt (default 30000; the CLI's --registry-timeout). */
   timeoutMs?: number;
   /** Longest pause between two body chunks (default 30000). */
   idleTimeoutMs?: number;
@@ -44,10 +49,12 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /**
    * Bytes, or a stream sent as it is produced (one attempt only: never
-   * retried, re-sent after a challenge, or sent along a redirect). The header
-   * timeout starts once a stream has ended; a stream's own error is thrown as is.
+   * retried or sent along a redirect). A function opening the stream may be
+   * called again to re-send it once after a 401 challenge (an expired token
+   * mid-upload); a bare stream is not re-sent. The header timeout starts
+   * once a stream has ended; a stream's own error is thrown as is.
    */
-  body?: Uint8Array | AsyncIterable<Uint8Array>;
+  body?: Uint8Array | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
   /** Token scopes this request needs, e.g. `repository:app:pull`. */
   scopes: readonly string[];
   /** For messages: `fetch manifest "reg/app:1"` (→ "Cannot fetch manifest …"). */
@@ -72,6 +79,8 @@ export class RegistryResponse {
   /** Where the response came from (after redirects). */
   readonly url: URL;
   readonly method: string;
+  /** The Authorization scheme this request carried ("basic", "bearer"), or undefined when sent anonymously. */
+  authScheme?: string;
   #res: Response;
   #ctrl: AbortController;
   #idleMs: number;
@@ -166,12 +175,16 @@ export class Transport {
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
   #fetch: typeof fetch;
+  #custom?: typeof fetch;
+  #tls = new Map<string, { config: HostTls; fetch?: Promise<typeof fetch> }>();
+  #probes = new Map<string, Promise<"required" | undefined>>();
   #userAgent: string;
   #auth: Authorizer;
   #debug?: (line: string) => void;
 
   constructor(options: TransportOptions = {}) {
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#custom = options.fetch;
+    this.#fetch = (input, init) => this.#route(input, init);
     this.#userAgent = options.userAgent ?? "soci-ts/0.1";
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
@@ -189,12 +202,36 @@ export class Transport {
   }
 
   /**
+   * TLS settings for https requests to `host` (`name[:port]`), replacing
+   * earlier ones. Settings equal to the default are dropped.
+   */
+  setHostTls(host: string, tls: HostTls): void {
+    if (hasTlsSettings(tls)) this.#tls.set(host, { config: tls });
+    else this.#tls.delete(host);
+  }
+
+  /** The fetch for one request: the caller's, the host's TLS fetch, or the global one. */
+  async #route(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    if (this.#custom) return this.#custom(input, init);
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const entry = url.protocol === "https:" ? this.#tls.get(url.host) : undefined;
+    if (entry === undefined) return fetch(input, init);
+    entry.fetch ??= tlsFetch(entry.config, url.host);
+    // Settings that cannot be applied (unreadable file, runtime limit) are the user's to fix, not a network failure.
+    const f = await entry.fetch.catch((e) => {
+      throw new TlsSetupFailure(e);
+    });
+    return f(input, init);
+  }
+
+  /**
    * Sends `spec`, retrying as described in the module header. Returns the
    * response when its status is in `spec.ok`; otherwise throws RegistryError
    * with the registry's diagnostics.
    */
   async request(spec: RequestSpec): Promise<RegistryResponse> {
     const streamed = spec.body !== undefined && !(spec.body instanceof Uint8Array);
+    const reopenable = typeof spec.body === "function";
     const retryable = !streamed && (spec.retry ?? ["GET", "HEAD", "PUT", "DELETE"].includes(spec.method));
     let attempt = 0;
     let challenged = false;
@@ -203,7 +240,10 @@ export class Transport {
       try {
         res = await this.#send(spec);
       } catch (e) {
+        if (e instanceof SociError && !(e instanceof RegistryError)) throw e;
         const err = e instanceof RegistryError ? e : networkError(spec.action, spec.method, spec.url, e);
+        const certErr = await this.#clientCertProblem(spec, err);
+        if (certErr !== undefined) throw certErr;
         if (retryable && err.retryable && attempt < this.retryPolicy.maxRetries) {
           await this.#wait(attempt++, undefined, err.message);
           continue;
@@ -214,9 +254,9 @@ export class Transport {
 
       const text = await readErrorBody(res, spec.method);
       const diagnostics = parseDiagnostics(text, res.headers.get("content-type")).map((d) => redactText(d, this.#auth.secrets()));
-      if (res.status === 401 && !challenged && !streamed) {
+      if (res.status === 401 && !challenged && (!streamed || reopenable)) {
         challenged = true;
-        if (await this.#auth.challenge(res.url.host, res.headers.get("www-authenticate"), spec.scopes)) continue;
+        if (await this.#auth.challenge(res.url.host, res.headers.get("www-authenticate"), spec.scopes, res.authScheme)) continue;
       }
       const err = statusError(spec.action, spec.method, res.url, res.status, diagnostics, res.status === 404 ? spec.notFoundHint : undefined);
       if (retryable && isRetryableStatus(res.status) && attempt < this.retryPolicy.maxRetries) {
@@ -225,6 +265,16 @@ export class Transport {
       }
       throw err;
     }
+  }
+
+  /** A connection to an https host closed before any answer: a client-certificate problem? (probed once per host, _tls.ts) */
+  async #clientCertProblem(spec: RequestSpec, err: RegistryError): Promise<RegistryError | undefined> {
+    const url = spec.url;
+    if (this.#custom || url.protocol !== "https:" || !closedBeforeAnswer(err)) return undefined;
+    let probe = this.#probes.get(url.host);
+    if (probe === undefined) this.#probes.set(url.host, (probe = probeClientCertAlert(url.host, this.#tls.get(url.host)?.config)));
+    if ((await probe) !== "required") return undefined;
+    return clientCertRefusal(spec.action, spec.method, url, (this.#tls.get(url.host)?.config.clientPairs.length ?? 0) > 0);
   }
 
   async #wait(attempt: number, retryAfterMs: number | undefined, why: string): Promise<void> {
@@ -243,14 +293,18 @@ export class Transport {
   async #send(spec: RequestSpec): Promise<RegistryResponse> {
     let url = spec.url;
     let method = spec.method;
-    let body = spec.body;
+    let body = typeof spec.body === "function" ? spec.body() : spec.body;
     const origin = spec.url.host;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { "User-Agent": this.#userAgent, ...spec.headers };
       // Credentials go only to the host they belong to, never along a redirect.
+      let authScheme: string | undefined;
       if (url.host === origin) {
         const authorization = await this.#auth.authorization(origin, spec.scopes);
-        if (authorization) headers.Authorization = authorization;
+        if (authorization) {
+          headers.Authorization = authorization;
+          authScheme = authorization.slice(0, authorization.indexOf(" ")).toLowerCase();
+        }
       }
       const ctrl = new AbortController();
       let timedOut = false;
@@ -279,6 +333,7 @@ export class Transport {
         res = await this.#fetch(url, init);
       } catch (e) {
         if (sourceError !== undefined) throw sourceError;
+        if (e instanceof TlsSetupFailure) throw e.inner;
         throw networkError(spec.action, method, url, e, timedOut ? this.timeoutMs : undefined);
       } finally {
         clearTimeout(timer);
@@ -297,7 +352,9 @@ export class Transport {
         }
         continue;
       }
-      return new RegistryResponse(res, url, method, ctrl, this.idleTimeoutMs, spec.action);
+      const answer = new RegistryResponse(res, url, method, ctrl, this.idleTimeoutMs, spec.action);
+      if (authScheme !== undefined) answer.authScheme = authScheme;
+      return answer;
     }
   }
 }

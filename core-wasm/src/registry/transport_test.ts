@@ -98,6 +98,25 @@ test("Transport refreshes a rejected token once, then reports 401 without the to
   for (const l of lines) assert.ok(!l.includes("SECRET-TOKEN"), l);
 });
 
+test("Transport retries parallel anonymous requests refused by a Basic challenge another request answered first", async () => {
+  const { f, seen } = fakeFetch(async (_url, init) => {
+    await new Promise((r) => setTimeout(r, 5)); // all four go out before any answer arrives
+    const auth = new Headers(init.headers).get("authorization");
+    if (auth === "Basic dTpw") return new Response("{}", { status: 200 });
+    return new Response("", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="r"' } });
+  });
+  const t = new Transport({ fetch: f, credentials: staticCredentials("u:p") });
+  const answers = await Promise.all([1, 2, 3, 4].map(() => t.request(spec())));
+  assert.deepEqual(answers.map((r) => r.status), [200, 200, 200, 200]);
+  assert.equal(seen.filter((s) => s.auth === null).length, 4);
+  assert.equal(seen.filter((s) => s.auth === "Basic dTpw").length, 4);
+  // Refused credentials are not retried: wrong ones answer 401 after one authorised attempt.
+  const bad = fakeFetch(() => new Response("", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="r"' } }));
+  const t2 = new Transport({ fetch: bad.f, credentials: staticCredentials("u:wrong") });
+  await assert.rejects(t2.request(spec()), (e: unknown) => e instanceof RegistryError && e.details.status === 401);
+  assert.deepEqual(bad.seen.map((s) => s.auth === null ? "-" : "basic"), ["-", "basic"]);
+});
+
 test("Transport does not send credentials along a redirect to another host", async () => {
   const { f, seen } = fakeFetch((url) => {
     if (url.host === "reg.test" && url.pathname.includes("blobs")) {

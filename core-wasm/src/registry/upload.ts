@@ -15,9 +15,12 @@
  * overlaps the upload. The registry encodes the offset in the session `Location` and does not
  * check `Content-Range`, so offsets are tracked here, the `Range` it answers is
  * checked against them, and every step uses the newest `Location` (an older
- * one is a 404). PATCH/PUT into a session are never replayed blindly: when a
+ * one is a 404). A streamed PATCH answered 401 (its token expired while it
+ * was sent) is re-sent once with a fresh token, the stream re-opened from its
+ * source. PATCH/PUT into a session are never replayed blindly otherwise: when a
  * step fails retryably the whole upload restarts from a fresh session (at most
- * `maxRetries` times), after checking whether the blob arrived after all.
+ * `maxRetries` times), after checking whether the blob arrived after all —
+ * but not when the source stream failed (its own retries are spent).
  */
 import { isDigest } from "../bytes/mod.ts";
 import { InvalidArgumentError, RegistryError } from "../errors.ts";
@@ -66,6 +69,20 @@ export async function pushBlob(ctx: RepoContext, blob: BlobRef, source: BlobSour
   }
   if ((await statBlob(ctx, blob.digest, true)) !== undefined) return "exists";
   const action = `push blob ${JSON.stringify(blob.digest)} to ${JSON.stringify(ctx.name)}`;
+  // A failure of the source itself (a registry source has already retried it) ends the push:
+  // restarting the upload would multiply the source's retries.
+  let sourceFailed = false;
+  const opened = source;
+  if (typeof opened === "function") {
+    source = async function* () {
+      try {
+        yield* opened();
+      } catch (e) {
+        sourceFailed = true;
+        throw e;
+      }
+    };
+  }
   return withHosts(ctx, "push", async (host) => {
     let session: URL | undefined;
     for (const from of options.mountFrom ?? []) {
@@ -86,7 +103,7 @@ export async function pushBlob(ctx: RepoContext, blob: BlobRef, source: BlobSour
         return "uploaded";
       } catch (e) {
         session = undefined;
-        const restartable = e instanceof RegistryError && e.retryable && attempt < policy.maxRetries;
+        const restartable = !sourceFailed && e instanceof RegistryError && e.retryable && attempt < policy.maxRetries;
         if (!restartable) throw e;
         // The final PUT may have landed even though its answer was lost.
         if ((await statBlob(ctx, blob.digest, true)) !== undefined) return "uploaded";
@@ -251,8 +268,13 @@ async function* limited(source: () => AsyncIterable<Uint8Array>, blob: BlobRef, 
 
 async function uploadStreamed(ctx: RepoContext, host: RegistryHost, session: URL, blob: BlobRef, source: () => AsyncIterable<Uint8Array>, action: string): Promise<void> {
   const sent = { n: 0 };
+  // Re-opened from the source when the registry answers 401 (a token that expired mid-upload).
+  const body = () => {
+    sent.n = 0;
+    return limited(source, blob, sent);
+  };
   const res = await ctx.transport.request({
-    method: "PATCH", url: session, scopes: pushScope(ctx), action, body: limited(source, blob, sent), retry: false,
+    method: "PATCH", url: session, scopes: pushScope(ctx), action, body, retry: false,
     headers: hostHeaders(host, { "Content-Type": OCTET }),
     ok: [202, 204],
   });

@@ -30,6 +30,7 @@ import {
   OciLayoutWriter,
   removeStrayTemps,
   writeFileAtomic,
+  type BlobLocation,
   type Descriptor,
   type ImageSource,
   type PutBlobOptions,
@@ -86,6 +87,11 @@ export class LocalStore {
   /** Stores a blob (verified; skipped if present). */
   putBlob(desc: Descriptor, data: Uint8Array | AsyncIterable<Uint8Array>, opts?: PutBlobOptions): Promise<void> {
     return this.#writer.putBlob(desc, data, opts);
+  }
+
+  /** Stores a blob from a local file (hard link or kernel copy when `verified`; skipped if present). */
+  putBlobFrom(desc: Descriptor, from: BlobLocation, opts?: PutBlobOptions): Promise<void> {
+    return this.#writer.putBlobFrom(desc, from, opts);
   }
 
   /** A stored blob whose size is known from the file; NotFoundError when absent. */
