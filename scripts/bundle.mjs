@@ -44,6 +44,7 @@ function inputsMtime() {
   return Math.max(
     newestMtime(join(root, "cli")),
     newestMtime(join(root, "core-wasm", "src")),
+    newestMtime(join(root, "snapshotter")), // cli/ reaches it through snapshotter/mod.ts
     newestMtime(join(root, "package.json")),
     newestMtime(join(root, "package-lock.json")),
     newestMtime(fileURLToPath(import.meta.url)),

@@ -6,6 +6,8 @@ import type { CommandSpec } from "../command.ts";
 import { convertCommand } from "./convert.ts";
 import { copyCommand } from "./copy.ts";
 import { loginCommand } from "./login.ts";
+import { mountCommand } from "./mount.ts";
+import { umountCommand } from "./umount.ts";
 import { logoutCommand } from "./logout.ts";
 import { pullCommand } from "./pull.ts";
 import { pushCommand } from "./push.ts";
@@ -33,6 +35,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   copyCommand,
   loginCommand,
   logoutCommand,
+  mountCommand,
+  umountCommand,
 ];
 
 export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc"]);

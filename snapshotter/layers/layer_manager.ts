@@ -1,0 +1,208 @@
+/**
+ * `LayerManager`: one layer at a time, lazily or locally (snapshotter §5,
+ * §7, §12). `mountLayer` serves a layer that has a zTOC as its own FUSE
+ * filesystem (spans/ fetch + verify + cache, layerfs/ tree) at a directory;
+ * it throws `NotLazyError` when the layer has no usable zTOC or is under the
+ * minimum size, and the caller unpacks instead (`unpackLayer`: verified
+ * download + safe untar into `<root>/layers/<hex>/fs`, reused later).
+ *
+ * Layout under `root`: `cache/` the span cache shared by every layer (keys
+ * carry the layer digest; kept across mounts and restarts, so a second mount
+ * fetches nothing), `layers/<hex>/fs` unpacked layers. Mountpoints are the
+ * caller's. With `backgroundFetch`, one BackgroundFetcher fills the caches
+ * of every lazy layer while reads are quiet (snapshotter §10).
+ *
+ * Not here: image resolution (resolve_image.ts), overlay and the daemon
+ * (mount/), the snapshot service (snapshots/).
+ */
+import { join } from "node:path";
+import type { Descriptor, ImageSource } from "../../core-wasm/src/oci/mod.ts";
+import type { Repository } from "../../core-wasm/src/registry/mod.ts";
+import { BackgroundFetcher } from "../fetcher/mod.ts";
+import { cleanupStaleMount, type FuseMount } from "../fuse/mod.ts";
+import { DiskSpanCache } from "../spans/mod.ts";
+import { mountLazyLayer, type LazyLayer } from "./_lazy.ts";
+import { NotLazyError } from "./not_lazy_error.ts";
+import { resolveImage, type ResolvedImage, type ResolvedLayer, type ResolveImageOptions } from "./resolve_image.ts";
+import { unpackLayer } from "./unpack_layer.ts";
+
+export interface LayerManagerOptions {
+  /** State root (see the module header). */
+  root: string;
+  /** Span cache budget (all layers), bytes. */
+  spanCacheBytes: number;
+  /** Fetch the remaining spans in the background while idle (snapshotter §10). */
+  backgroundFetch: boolean;
+  /** Layers smaller than this (compressed bytes) are unpacked even with a zTOC (§5 step 3; 0 = never). */
+  minLayerSize?: number;
+  /** Apply owners, devices and xattrs when unpacking (default: running as root). */
+  privileged?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Everything `mountLayer`/`unpackLayer` need about one layer. */
+export interface LayerRef {
+  /** Where blobs come from (registry or local layout). */
+  source: ImageSource;
+  /** The registry repository, for range fetches; absent for local images. */
+  repository?: Repository;
+  layer: ResolvedLayer;
+  /** True when the image has no SOCI index at all. */
+  noIndex?: boolean;
+}
+
+export interface LayerMountInfo {
+  digest: string;
+  /** Compressed size. */
+  size: number;
+  mode: "lazy" | "unpacked";
+  /** The directory to use as an overlay lower dir. */
+  dir: string;
+  /** Why it is unpacked (when it is). */
+  reason?: string;
+  /** Unpacked: true when an earlier unpack was reused. */
+  reused?: boolean;
+}
+
+/** Per-layer figures, as `soci mount --stats` prints them. */
+export interface LayerStats extends LayerMountInfo {
+  spanCount: number;
+  spansFetched: number;
+  spansFromCache: number;
+  /** Fetched spans refused for a wrong digest (then fetched again). */
+  spansRefused: number;
+  bytesFetched: number;
+  fetchRequests: number;
+  fetchErrors: number;
+  uncompressedBytesServed: number;
+  complete: boolean;
+}
+
+interface Mounted {
+  info: LayerMountInfo;
+  lazy?: LazyLayer;
+}
+
+export class LayerManager {
+  readonly root: string;
+  readonly #opts: LayerManagerOptions;
+  readonly #mounted = new Map<string, Mounted>();
+  readonly #unpacked: LayerMountInfo[] = [];
+  #cache: DiskSpanCache | null = null;
+  #fetcher: BackgroundFetcher | null = null;
+
+  constructor(opts: LayerManagerOptions) {
+    this.root = opts.root;
+    this.#opts = opts;
+  }
+
+  /** Picks the platform manifest, finds + validates the SOCI index and zTOCs (resolve_image.ts). */
+  resolveImage(source: ImageSource, opts: ResolveImageOptions = {}): Promise<ResolvedImage> {
+    return resolveImage(source, { log: this.#opts.log, ...opts });
+  }
+
+  /**
+   * Mounts the layer lazily at `dir` (created if missing). Resolves once the
+   * FUSE mount is up. Throws NotLazyError (unpack instead) or the error of the
+   * span manager / FUSE mount (nothing stays mounted then).
+   */
+  async mountLayer(ref: LayerRef, dir: string): Promise<LayerMountInfo> {
+    const l = ref.layer;
+    const digest = l.descriptor.digest;
+    if (l.ztoc === undefined) throw new NotLazyError(digest, l.notLazyReason ?? "the layer has no zTOC", ref.noIndex ?? false);
+    const min = this.#opts.minLayerSize ?? 0;
+    if (min > 0 && l.descriptor.size < min) throw new NotLazyError(digest, `the layer is ${l.descriptor.size} bytes, under the minimum of ${min}`, false);
+    const lazy = await mountLazyLayer({
+      ztoc: l.ztoc,
+      layer: l.descriptor,
+      source: ref.source,
+      repository: ref.repository,
+      dir,
+      cache: (this.#cache ??= new DiskSpanCache({ dir: join(this.root, "cache"), maxBytes: this.#opts.spanCacheBytes })),
+      ...(this.#opts.backgroundFetch ? { fetcher: this.#backgroundFetcher() } : {}),
+      disableXattrs: l.disableXattrs,
+      log: this.#opts.log,
+    });
+    const info: LayerMountInfo = { digest, size: l.descriptor.size, mode: "lazy", dir };
+    this.#mounted.set(dir, { info, lazy });
+    return info;
+  }
+
+  /**
+   * Downloads (digest-checked) and unpacks the layer into
+   * `<root>/layers/<hex>/fs`, or reuses it. `reason` says why it is not lazy.
+   */
+  async unpackLayer(ref: LayerRef, reason: string, opts: { onProgress?: (bytes: number) => void } = {}): Promise<LayerMountInfo> {
+    const d: Descriptor = ref.layer.descriptor;
+    const dest = join(this.root, "layers", hexOf(d.digest), "fs");
+    const r = await unpackLayer(d, ref.source.openBlob(d), dest, { privileged: this.#opts.privileged, log: this.#opts.log, onProgress: opts.onProgress });
+    const info: LayerMountInfo = { digest: d.digest, size: d.size, mode: "unpacked", dir: r.dir, reason, reused: r.reused };
+    this.#unpacked.push(info);
+    return info;
+  }
+
+  /** Lazy if possible, else unpacked (the reason recorded). */
+  async mountOrUnpack(ref: LayerRef, dir: string): Promise<LayerMountInfo> {
+    try {
+      return await this.mountLayer(ref, dir);
+    } catch (e) {
+      if (!(e instanceof NotLazyError)) throw e;
+      return this.unpackLayer(ref, e.reason);
+    }
+  }
+
+  /** Unmounts a lazy layer mounted at `dir` and drops its span manager. No-op for unknown dirs. */
+  async unmountLayer(dir: string): Promise<void> {
+    const m = this.#mounted.get(dir);
+    if (m === undefined) return;
+    this.#mounted.delete(dir);
+    await m.lazy?.stop();
+  }
+
+  /** Figures of every layer this manager mounted or unpacked. */
+  stats(): LayerStats[] {
+    const zero = { spanCount: 0, spansFetched: 0, spansFromCache: 0, spansRefused: 0, bytesFetched: 0, fetchRequests: 0, fetchErrors: 0, uncompressedBytesServed: 0 };
+    const out: LayerStats[] = [];
+    for (const m of this.#mounted.values()) {
+      const s = m.lazy?.stats();
+      out.push({ ...m.info, ...zero, ...(s ?? {}), complete: s?.complete ?? false });
+    }
+    for (const u of this.#unpacked) out.push({ ...u, ...zero, bytesFetched: u.reused ? 0 : u.size, complete: true });
+    return out;
+  }
+
+  /** The FUSE mounts currently served (for callers that watch them). */
+  fuseMounts(): FuseMount[] {
+    return [...this.#mounted.values()].flatMap((m) => (m.lazy ? [m.lazy.fuse] : []));
+  }
+
+  /**
+   * Restart (§12.1): removes mounts left at `dirs` by a daemon that died
+   * (ENOTCONN); live mounts are left alone unless `force`. Returns the dirs cleaned.
+   */
+  async restore(dirs: string[], opts: { force?: boolean } = {}): Promise<string[]> {
+    const cleaned: string[] = [];
+    for (const d of dirs) if ((await cleanupStaleMount(d, opts)) === "cleaned") cleaned.push(d);
+    return cleaned;
+  }
+
+  #backgroundFetcher(): BackgroundFetcher {
+    if (this.#fetcher === null) {
+      this.#fetcher = new BackgroundFetcher({ ...(this.#opts.log ? { log: this.#opts.log } : {}) });
+      this.#fetcher.start();
+    }
+    return this.#fetcher;
+  }
+
+  /** Stops background fetching, then unmounts every lazy layer. */
+  async close(): Promise<void> {
+    await this.#fetcher?.stop();
+    this.#fetcher = null;
+    await Promise.allSettled([...this.#mounted.keys()].map((d) => this.unmountLayer(d)));
+  }
+}
+
+export function hexOf(digest: string): string {
+  const i = digest.indexOf(":");
+  return i < 0 ? digest : digest.slice(i + 1);
+}

@@ -1,0 +1,29 @@
+/**
+ * The snapshotter's one public door (STYLE §3): cli/ imports only this file.
+ * Plain functions taking plain options and a log callback; no CLI types.
+ *
+ * `soci mount` / `soci umount` (issue 5):
+ *   serveMount(opts)            mount IMAGE at target and serve until stopped (foreground / daemon child)
+ *   startDetached(argv, opts)   start the daemon detached; resolves when the target is ready
+ *   selfCommand(url, env)       argv that starts this program again (bundle, single binary, SOCI_PROGRAM)
+ *   unmountImage({root,target}) stop the daemon (or clean after a dead one)
+ *   readMountStatus(...)        per-layer figures from the daemon's status file
+ *   defaultMountRoot(env)       /var/lib/soci-ts/mounts as root, else $XDG_DATA_HOME/soci/mounts
+ *
+ * The per-layer library (for the containerd snapshotter) is layers/mod.ts.
+ */
+export {
+  defaultMountRoot,
+  MountDir,
+  readMountStatus,
+  selfCommand,
+  serveMount,
+  startDetached,
+  unmountImage,
+  type MountStatus,
+  type ReadyMessage,
+  type ServeMountOptions,
+  type UnmountResult,
+} from "./mount/mod.ts";
+export { LayerManager, NotLazyError, type LayerStats } from "./layers/mod.ts";
+
