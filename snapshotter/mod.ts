@@ -27,3 +27,7 @@ export {
 } from "./mount/mod.ts";
 export { LayerManager, NotLazyError, type LayerStats } from "./layers/mod.ts";
 
+// `soci snapshotter` and `soci image rpull` (issue 6).
+export { runSnapshotterDaemon, startSnapshotterDaemon, readSnapshotterStatus, type RunningDaemon, type SnapshotterDaemonOptions } from "./daemon/mod.ts";
+export { SNAPSHOTTER_DEFAULTS } from "./daemon/defaults.ts";
+export { rpull, type RpullOptions, type RpullResult, type RpullLayer } from "./containerd/mod.ts";

@@ -19,6 +19,8 @@ import { verifyCommand } from "./verify.ts";
 import { ztocGetFileCommand } from "./ztoc_get_file.ts";
 import { ztocInfoCommand } from "./ztoc_info.ts";
 import { ztocListCommand } from "./ztoc_list.ts";
+import { snapshotterCommand } from "./snapshotter.ts";
+import { imageRpullCommand } from "./image_rpull.ts";
 
 export const COMMANDS: readonly CommandSpec[] = [
   convertCommand,
@@ -37,6 +39,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   logoutCommand,
   mountCommand,
   umountCommand,
+  snapshotterCommand,
+  imageRpullCommand,
 ];
 
-export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc"]);
+export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc", "image"]);
