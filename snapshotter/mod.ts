@@ -28,6 +28,22 @@ export {
 export { LayerManager, NotLazyError, type LayerStats } from "./layers/mod.ts";
 
 // `soci snapshotter` and `soci image rpull` (issue 6).
-export { runSnapshotterDaemon, startSnapshotterDaemon, readSnapshotterStatus, type RunningDaemon, type SnapshotterDaemonOptions } from "./daemon/mod.ts";
+// gRPC (@grpc/grpc-js, protobufjs) is loaded on first use, not at start-up:
+// every other command would otherwise pay for evaluating it (≈ 30–50 ms).
+export type { RunningDaemon, SnapshotterDaemonOptions } from "./daemon/mod.ts";
+export type { RpullOptions, RpullResult, RpullLayer } from "./containerd/mod.ts";
 export { SNAPSHOTTER_DEFAULTS } from "./daemon/defaults.ts";
-export { rpull, type RpullOptions, type RpullResult, type RpullLayer } from "./containerd/mod.ts";
+type Daemon = typeof import("./daemon/mod.ts");
+type Containerd = typeof import("./containerd/mod.ts");
+export async function runSnapshotterDaemon(...a: Parameters<Daemon["runSnapshotterDaemon"]>): Promise<Awaited<ReturnType<Daemon["runSnapshotterDaemon"]>>> {
+  return (await import("./daemon/mod.ts")).runSnapshotterDaemon(...a);
+}
+export async function startSnapshotterDaemon(...a: Parameters<Daemon["startSnapshotterDaemon"]>): Promise<Awaited<ReturnType<Daemon["startSnapshotterDaemon"]>>> {
+  return (await import("./daemon/mod.ts")).startSnapshotterDaemon(...a);
+}
+export async function readSnapshotterStatus(...a: Parameters<Daemon["readSnapshotterStatus"]>): Promise<Awaited<ReturnType<Daemon["readSnapshotterStatus"]>>> {
+  return (await import("./daemon/mod.ts")).readSnapshotterStatus(...a);
+}
+export async function rpull(...a: Parameters<Containerd["rpull"]>): Promise<Awaited<ReturnType<Containerd["rpull"]>>> {
+  return (await import("./containerd/mod.ts")).rpull(...a);
+}
