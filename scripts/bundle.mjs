@@ -62,7 +62,21 @@ export async function bundle({ force = false, minify = true } = {}) {
     throw new Error("bundle: core-wasm/src/wasm/_core_wasm_bytes.ts is missing; run scripts/build_wasm.mjs first");
   }
   const esbuild = await import("esbuild");
+  // The zTOC pool workers run this builder-only script, not the whole CLI (core-wasm/src/workers/mod.ts).
+  const worker = await esbuild.build({
+    entryPoints: [join(root, "core-wasm", "src", "workers", "_pool_worker_entry.ts")],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: ["node20", "deno2", "es2022"],
+    minify,
+    keepNames: true,
+    legalComments: "none",
+    write: false,
+    logLevel: "warning",
+  });
   const result = await esbuild.build({
+    define: { __SOCI_ZTOC_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text) },
     stdin: { contents: ENTRY, resolveDir: root, sourcefile: "soci-entry.ts", loader: "ts" },
     bundle: true,
     platform: "node",

@@ -4,9 +4,12 @@
  * them), byte progress per layer, warnings and the no-index notice, then a
  * summary; `--quiet` keeps only the resulting digests, `--json` one document.
  *
- * zTOCs are built on worker threads (`--jobs` of them) when the program can
- * serve as its own worker (`ctx.workerUrl`, set by `main`), else on this
- * thread with `jobs` layers interleaved. Private to commands/.
+ * zTOCs are built `--jobs` at a time: on this thread plus jobs − 1 worker
+ * threads when the program can serve as its own worker (`ctx.workerUrl`, set
+ * by `main`), else all on this thread, interleaved. With `--jobs 1`, a gzip
+ * layer in a local file has its SHA-256 passes (blob and span digests) done
+ * by a small helper thread, so the one build uses both cores.
+ * Private to commands/.
  */
 import { SociError, UsageError } from "../../core-wasm/src/errors.ts";
 import { type Descriptor, formatPlatform, openImageSink, parseImageLocation, type ImageTarget } from "../../core-wasm/src/oci/mod.ts";
@@ -21,7 +24,7 @@ import {
   type Notice,
 } from "../../core-wasm/src/soci/mod.ts";
 import { LocalStore } from "../../core-wasm/src/store/mod.ts";
-import { ZtocWorkerPool } from "../../core-wasm/src/workers/mod.ts";
+import { reusedFileChunks, startBlobHashHelper, ZtocWorkerPool, type BlobHashHelper } from "../../core-wasm/src/workers/mod.ts";
 import { buildZtoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { Context } from "../command.ts";
 import type { Progress } from "../output.ts";
@@ -59,9 +62,29 @@ function workersPay(): boolean {
 /** The zTOC builder for this run, with progress, and how to release it. */
 function layerBuilder(ctx: Context, jobs: number, progress: Progress): { build: BuildLayerZtoc; close(): Promise<void> } {
   const usePool = ctx.workerUrl !== undefined && jobs > 1 && workersPay();
-  const pool = usePool ? new ZtocWorkerPool({ size: jobs, workerUrl: ctx.workerUrl! }) : null;
-  ctx.out.trace(pool ? `building zTOCs on ${jobs} worker threads` : `building zTOCs on the main thread (${jobs} interleaved)`);
-  const inner: BuildLayerZtoc = pool ? (blob, o, file) => pool.build(blob, o, file) : buildZtoc;
+  // This thread is one of the `jobs` builders: it would otherwise only wait, and it
+  // needs no start-up of its own (one worker fewer to start and warm up).
+  const pool = usePool ? new ZtocWorkerPool({ size: jobs - 1, workerUrl: ctx.workerUrl! }) : null;
+  // With one build at a time, its SHA-256 passes (local gzip layers) go to a small helper
+  // thread; started now so its start-up overlaps reading the image. Not with a pool: the
+  // workers and the JIT threads already fill the other core (per-thread CPU, BENCHMARKS.md).
+  const hashing: BlobHashHelper | null = ctx.workerUrl !== undefined && workersPay() && jobs === 1 ? startBlobHashHelper() : null;
+  ctx.out.trace(`building zTOCs on the main thread${pool ? ` and ${jobs - 1} worker thread(s)` : ` (${jobs} interleaved)`}${hashing ? ", hashing on a helper thread" : ""}`);
+  const here: BuildLayerZtoc = hashing
+    ? (blob, o, file) => (file !== undefined && o.compression === "gzip" ? buildZtoc(reusedFileChunks(file), { ...o, hasher: hashing.hasher(file) }) : buildZtoc(blob, o))
+    : buildZtoc;
+  let hereBusy = false;
+  const inner: BuildLayerZtoc = pool
+    ? async (blob, o, file) => {
+        if (hereBusy) return pool.build(blob, o, file);
+        hereBusy = true;
+        try {
+          return await here(blob, o, file);
+        } finally {
+          hereBusy = false;
+        }
+      }
+    : here;
   const t0 = performance.now();
   const ms = () => `+${Math.round(performance.now() - t0)} ms`;
   const build: BuildLayerZtoc = async (blob, o, file) => {
@@ -79,7 +102,7 @@ function layerBuilder(ctx: Context, jobs: number, progress: Progress): { build: 
       throw e;
     }
   };
-  return { build, close: async () => void (await pool?.close()) };
+  return { build, close: async () => void (await Promise.all([pool?.close(), hashing?.close()])) };
 }
 
 function indexOptions(ctx: Context, b: BuildFlags, store: LocalStore, build: BuildLayerZtoc, progress: Progress): IndexBuildOptions & { platforms: string[]; allPlatforms: boolean } {

@@ -213,7 +213,9 @@ export async function buildIndexForManifest(
       return { digest: b.digest, size: b.size, bytes: b.bytes, ztoc: b.ztoc, reused: false, warnings: b.warnings };
     });
   }
-  const digests = [...pending.keys()];
+  // Largest first: with several builders the longest build starts at once instead of last.
+  const sizeOf = new Map(decisions.map(({ layer }) => [layer.digest, layer.size]));
+  const digests = [...pending.keys()].sort((a, b) => (sizeOf.get(b) ?? 0) - (sizeOf.get(a) ?? 0));
   const outcomes = new Map<string, Built | SociError>();
   await runLimited(
     digests.map((d) => async () => {

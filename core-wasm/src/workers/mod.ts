@@ -23,6 +23,15 @@
  * (one transfer) and is decoded here: cloning the parsed TOC took ~40 ms per
  * layer in the worker.
  *
+ * In a bundled program the workers do not load the program file but a
+ * builder-only script embedded at bundle time (_pool_worker_entry.ts, run
+ * with `eval: true`): the CLI with its registry and snapshotter dependencies
+ * took ≈ 110 ms of CPU to load per worker, on the cores the builds need.
+ *
+ * For builds on the caller's thread, `startBlobHashHelper` moves their
+ * SHA-256 passes to a small helper thread (_blob_hash.ts) so such a build
+ * uses both cores.
+ *
  * Not here: the choice of layers, ordering of results (the caller's), sources.
  */
 import { createReadStream } from "node:fs";
@@ -38,6 +47,13 @@ import {
   UsageError,
 } from "../errors.ts";
 import { buildZtoc, decodeZtoc, type BuildZtocOptions, type BuiltZtoc } from "../ztoc/mod.ts";
+import { BlobHashHelper } from "./_blob_hash.ts";
+export { reusedFileChunks } from "./_blob_hash.ts";
+
+export type { BlobHashHelper } from "./_blob_hash.ts";
+
+/** The pool workers' script (CommonJS text), defined by scripts/bundle.mjs in a bundled program only. */
+declare const __SOCI_ZTOC_WORKER_SOURCE__: string | undefined;
 
 const WORKER_MARKER = "soci-ts/ztoc-worker/v1";
 const MAX_BATCHES_IN_FLIGHT = 3;
@@ -54,7 +70,7 @@ export interface BlobFile {
 const FILE_ACK_BYTES = 4 << 20;
 
 /** The options that cross the thread boundary (no callbacks). */
-export type ZtocJobOptions = Omit<BuildZtocOptions, "onProgress">;
+export type ZtocJobOptions = Omit<BuildZtocOptions, "onProgress" | "hasher">;
 
 type ToWorker =
   | { type: "start"; id: number; opts: ZtocJobOptions; file?: BlobFile }
@@ -80,6 +96,7 @@ interface SerializedError {
 export class ZtocWorkerPool {
   readonly size: number;
   #workerUrl: URL;
+  #workerSource: string | undefined;
   #idle: Worker[] = [];
   #all: Worker[] = [];
   #waiting: Array<(w: Worker) => void> = [];
@@ -88,12 +105,15 @@ export class ZtocWorkerPool {
 
   /**
    * `workerUrl`: the program file that calls `runZtocWorkerIfWorker()` at start
-   * (normally the caller's own `import.meta.url`).
+   * (normally the caller's own `import.meta.url`). `workerSource`: CommonJS
+   * text of such a program, run with `eval: true` instead (default: the
+   * builder-only script a bundled program embeds, _pool_worker_entry.ts).
    */
-  constructor(opts: { size: number; workerUrl: URL | string }) {
+  constructor(opts: { size: number; workerUrl: URL | string; workerSource?: string }) {
     if (!Number.isInteger(opts.size) || opts.size < 1) throw new RangeError(`pool size must be a positive integer, got ${opts.size}`);
     this.size = opts.size;
     this.#workerUrl = typeof opts.workerUrl === "string" ? new URL(opts.workerUrl) : opts.workerUrl;
+    this.#workerSource = opts.workerSource ?? (typeof __SOCI_ZTOC_WORKER_SOURCE__ === "string" ? __SOCI_ZTOC_WORKER_SOURCE__ : undefined);
   }
 
   /**
@@ -111,7 +131,7 @@ export class ZtocWorkerPool {
     // a program whose only pending work is an unref'd worker).
     worker.ref();
     const id = this.#nextId++;
-    const { onProgress, ...jobOpts } = opts;
+    const { onProgress, hasher: _inThreadOnly, ...jobOpts } = opts;
     let credits = MAX_BATCHES_IN_FLIGHT;
     let wake: (() => void) | null = null;
     let settled = false;
@@ -218,7 +238,10 @@ export class ZtocWorkerPool {
     const idle = this.#idle.pop();
     if (idle) return idle;
     if (this.#all.length < this.size) {
-      const w = new Worker(this.#workerUrl, { workerData: { marker: WORKER_MARKER } });
+      const workerData = { marker: WORKER_MARKER };
+      // Bundled: the embedded builder-only script (_pool_worker_entry.ts) starts in a
+      // fraction of the time of the whole program file; unbundled: the program file.
+      const w = this.#workerSource !== undefined ? new Worker(this.#workerSource, { eval: true, workerData }) : new Worker(this.#workerUrl, { workerData });
       w.unref();
       this.#all.push(w);
       return w;
@@ -233,6 +256,11 @@ export class ZtocWorkerPool {
     if (next) next(w);
     else this.#idle.push(w);
   }
+}
+
+/** Starts a helper thread for the SHA-256 passes of builds on this thread (`BuildZtocOptions.hasher`). */
+export function startBlobHashHelper(): BlobHashHelper {
+  return new BlobHashHelper();
 }
 
 /**

@@ -92,4 +92,36 @@ if (!runZtocWorkerIfWorker()) {
       await pool.close();
     }
   });
+
+  test("ZtocWorkerPool runs workers from an embedded builder-only script (as a bundled program does)", async () => {
+    const esbuild = await import("esbuild");
+    const root = process.env.SOCI_REPO_ROOT ?? process.cwd();
+    const out = await esbuild.build({
+      entryPoints: [join(root, "core-wasm", "src", "workers", "_pool_worker_entry.ts")],
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      write: false,
+      logLevel: "silent",
+    });
+    const layer = readFileSync(join(root, "test", "fixtures", "upstream", "inputs", "layer-a.tar.gz"));
+    const expected = readFileSync(join(root, "test", "fixtures", "upstream", "expected", "layer-a.tar.gz.span65536.ztoc"));
+    // workerUrl points nowhere usable: only the source can have built these.
+    const pool = new ZtocWorkerPool({ size: 2, workerUrl: "file:///nonexistent/soci-worker.mjs", workerSource: out.outputFiles[0].text });
+    try {
+      const opts = { compression: "gzip" as const, spanSize: 65536, buildToolIdentifier: "AWS SOCI CLI v0.2", source: "layer-a", expectedDigest: sha256Digest(layer) };
+      const results = await Promise.all([1, 2].map(async (k) => {
+        async function* chunks(): AsyncIterable<Uint8Array> {
+          for (let i = 0; i < layer.length; i += 5000 * k) yield layer.subarray(i, i + 5000 * k);
+        }
+        return pool.build(chunks(), opts);
+      }));
+      for (const r of results) assert.deepEqual(Buffer.from(r.bytes), expected);
+      const corrupt = Buffer.from(layer);
+      corrupt[200] ^= 0x55;
+      await assert.rejects(pool.build((async function* () { yield corrupt; })(), opts), (e: unknown) => e instanceof FormatError);
+    } finally {
+      await pool.close();
+    }
+  });
 }

@@ -24,10 +24,15 @@
  *    (upstream divides by it).
  * Zero padding after the last gzip member and an archive without an end
  * marker are accepted with a warning.
+ *
+ * `hasher` (gzip only): the SHA-256 passes — the blob digest and the span
+ * digests — are done by someone else over the same bytes (workers/: a helper
+ * thread reading the blob file), so this thread only inflates and walks the
+ * tar; it then keeps no chunk after its push.
  */
 import { displayText, Sha256, sha256Digest } from "../bytes/mod.ts";
 import { FormatError, InvalidArgumentError } from "../errors.ts";
-import { encodeTarZinfo, encodeZinfo, GzipIndexer, type InflateSink } from "../gzip/mod.ts";
+import { encodeTarZinfo, encodeZinfo, GzipIndexer, type Checkpoint, type InflateSink } from "../gzip/mod.ts";
 import { TarWalker, type TarSummary } from "../tar/mod.ts";
 import { FixedSpanDigester, GzipSpanDigester } from "./_span_digests.ts";
 import { encodeZtoc } from "./codec.ts";
@@ -49,6 +54,16 @@ export interface BuildZtocOptions {
   upstreamCompat?: boolean;
   /** Called after each chunk with the compressed bytes read so far. */
   onProgress?(compressedBytes: number): void;
+  /** Gzip layers: the blob and span digests are computed by this hasher instead (module header). */
+  hasher?: BlobHasher;
+}
+
+/** SHA-256 passes over the blob done elsewhere (e.g. on another thread reading the same file). */
+export interface BlobHasher {
+  /** The compressed range [start, end) is span number `index`; its digest is due from `finish`. */
+  span(index: number, start: number, end: number): void;
+  /** Resolves with the digest and size of the whole blob and the span digests in span order. */
+  finish(): Promise<{ blobDigest: string; blobSize: number; spanDigests: string[] }>;
 }
 
 export interface BuiltZtoc {
@@ -92,9 +107,30 @@ interface Pipeline {
   finish(blobSize: number): { zinfo: Uint8Array; spanDigests: string[]; tar: TarSummary; warnings: string[] };
 }
 
+/** Span bookkeeping for an external hasher: only the span ranges, no bytes kept. */
+class HasherSpans {
+  readonly #hasher: BlobHasher;
+  #start = -1;
+  #count = 0;
+  constructor(hasher: BlobHasher) {
+    this.#hasher = hasher;
+  }
+  push(_chunk: Uint8Array, _offset: number): void {}
+  checkpoint(cp: Checkpoint): void {
+    if (this.#start >= 0) this.#hasher.span(this.#count++, this.#start, cp.in);
+    this.#start = cp.bits !== 0 ? cp.in - 1 : cp.in;
+  }
+  /** Closes the last span; the digests come from the hasher. */
+  finish(blobSize: number): string[] {
+    if (this.#start >= 0) this.#hasher.span(this.#count++, this.#start, blobSize);
+    this.#start = -1;
+    return new Array<string>(this.#count).fill("");
+  }
+}
+
 function gzipPipeline(opts: BuildZtocOptions, walker: TarWalker): Pipeline {
   const indexer = new GzipIndexer({ spanSize: opts.spanSize, source: opts.source, upstreamCompat: opts.upstreamCompat });
-  const spans = new GzipSpanDigester();
+  const spans = opts.hasher !== undefined ? new HasherSpans(opts.hasher) : new GzipSpanDigester();
   const sink: InflateSink = {
     data: (chunk, offset) => {
       if (!walker.done) walker.push(chunk, offset);
@@ -145,6 +181,7 @@ export async function buildZtoc(blob: AsyncIterable<Uint8Array>, opts: BuildZtoc
   const source = opts.source;
   const { walker, toc } = tocCollector(source);
   const pipeline = opts.compression === "gzip" ? gzipPipeline(opts, walker) : tarPipeline(opts, walker);
+  const hasher = opts.compression === "gzip" ? opts.hasher : undefined;
   const blobHash = new Sha256();
   const iterator = blob[Symbol.asyncIterator]();
   let offset = 0;
@@ -155,7 +192,7 @@ export async function buildZtoc(blob: AsyncIterable<Uint8Array>, opts: BuildZtoc
       const next = await iterator.next();
       if (next.done) break;
       const chunk = next.value;
-      blobHash.update(chunk);
+      if (hasher === undefined) blobHash.update(chunk);
       checkSize(opts, offset + chunk.length, false);
       pipeline.push(chunk, offset);
       offset += chunk.length;
@@ -165,6 +202,14 @@ export async function buildZtoc(blob: AsyncIterable<Uint8Array>, opts: BuildZtoc
     checkSize(opts, offset, true);
     result = pipeline.finish(offset);
   } catch (e) {
+    if (hasher !== undefined) {
+      // The hasher reads the blob on its own: its digest tells a corrupt blob from a bad layer.
+      if (e instanceof FormatError && !sizeErrors.has(e) && opts.expectedDigest !== undefined) {
+        const h = await hasher.finish().catch(() => null);
+        if (h !== null && h.blobDigest !== opts.expectedDigest) throw digestMismatch(opts, h.blobDigest, e);
+      } else void hasher.finish().catch(() => {});
+      throw e;
+    }
     // A corrupt download shows up as a parse error; name the real cause when we can.
     if (e instanceof FormatError && !sizeErrors.has(e) && !exhausted && opts.expectedDigest !== undefined) {
       exhausted = true;
@@ -177,7 +222,14 @@ export async function buildZtoc(blob: AsyncIterable<Uint8Array>, opts: BuildZtoc
   } finally {
     if (!exhausted) await iterator.return?.();
   }
-  const blobDigest = blobHash.digest();
+  let blobDigest: string;
+  if (hasher !== undefined) {
+    const h = await hasher.finish();
+    if (h.blobSize !== offset) throw new Error(`the blob hasher read ${h.blobSize} bytes, the builder ${offset}`);
+    if (h.spanDigests.length !== result.spanDigests.length) throw new Error(`${h.spanDigests.length} span digests from the hasher for ${result.spanDigests.length} spans`);
+    blobDigest = h.blobDigest;
+    result.spanDigests = h.spanDigests;
+  } else blobDigest = blobHash.digest();
   if (opts.expectedDigest !== undefined && blobDigest !== opts.expectedDigest) throw digestMismatch(opts, blobDigest);
 
   const warnings = result.warnings;

@@ -159,3 +159,39 @@ test("buildZtoc() reports progress and closes the blob iterator on failure", asy
   await assert.rejects(buildZtoc(blob, { compression: "uncompressed", spanSize: 1024, buildToolIdentifier: TOOL }), FormatError);
   assert.equal(closed, true); // the bad header fails the walk before the blob ends
 });
+
+test("buildZtoc() with a hasher reports every span range once, in order, and takes the digests from it", async () => {
+  const big = new Uint8Array(300_000);
+  let x = 2463534242;
+  for (let i = 0; i < big.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    big[i] = (x >>> 0) % 16; // half-entropy bytes: several Huffman blocks, not one stored run
+  }
+  const blob = new Uint8Array(gzipSync(writeTar([...files, { name: "big", type: "file", data: big, mtime: 1700000000 }])));
+  const plain = await build(blob, { compression: "gzip", spanSize: 65536, expectedDigest: sha256Digest(blob) });
+  assert.ok(plain.ztoc.spanDigests.length > 2);
+  const spans: Array<[number, number, number]> = [];
+  const hasher = {
+    span: (i: number, start: number, end: number) => void spans.push([i, start, end]),
+    finish: async () => ({ blobDigest: sha256Digest(blob), blobSize: blob.length, spanDigests: spans.map(([, s, e]) => sha256Digest(blob.subarray(s, e))) }),
+  };
+  // Chunks of a reused buffer: nothing may be kept after a push.
+  async function* reused(): AsyncIterable<Uint8Array> {
+    const buf = new Uint8Array(777);
+    for (let i = 0; i < blob.length; i += buf.length) {
+      const n = Math.min(buf.length, blob.length - i);
+      buf.set(blob.subarray(i, i + n));
+      yield buf.subarray(0, n);
+      buf.fill(0xee);
+    }
+  }
+  const viaHasher = await buildZtoc(reused(), { compression: "gzip", spanSize: 65536, buildToolIdentifier: TOOL, source: "layer", expectedDigest: sha256Digest(blob), hasher });
+  assert.deepEqual(Buffer.from(viaHasher.bytes), Buffer.from(plain.bytes));
+  assert.deepEqual(spans.map(([i]) => i), spans.map((_, i) => i));
+  assert.equal(spans.at(-1)![2], blob.length);
+  // A hasher that read other bytes: the digest mismatch is reported.
+  const wrong = { span() {}, finish: async () => ({ blobDigest: "sha256:" + "1".repeat(64), blobSize: blob.length, spanDigests: plain.ztoc.spanDigests }) };
+  await assert.rejects(buildZtoc(reused(), { compression: "gzip", spanSize: 65536, buildToolIdentifier: TOOL, expectedDigest: sha256Digest(blob), hasher: wrong }), /has digest sha256:1{64}, expected/);
+});

@@ -23,6 +23,6 @@ export {
 export { formatModTime } from "./mod_time.ts";
 export { decodeZtoc, encodeZtoc } from "./codec.ts";
 export { findHeaderOffsetViolation, tocEntryFromTar } from "./toc_entry.ts";
-export { buildZtoc, isBlobMismatch, type BuildZtocOptions, type BuiltZtoc } from "./build_ztoc.ts";
+export { buildZtoc, isBlobMismatch, type BlobHasher, type BuildZtocOptions, type BuiltZtoc } from "./build_ztoc.ts";
 export { findTocFile, readTocFile, readUncompressed, ztocSpans, type FetchCompressed } from "./read_uncompressed.ts";
 export { ztocInfo, type ZtocInfo, type ZtocInfoFile } from "./ztoc_info.ts";
