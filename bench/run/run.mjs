@@ -15,12 +15,17 @@
 // starts at once instead of after upstream's 30 s silence period, which would
 // count unrequested bytes. Targets: ready ≥ 2× sooner, ≤ 25% of the bytes.
 //
+// Two workloads, each a cold round of its own: the headline `python3
+// /app/main.py` (numpy + pandas, ready line "66") and `python3 -c 'print(42)'`
+// (ready line "42": interpreter start only).
+//
 //   node bench/run/run.mjs [--runs N] [--span-size BYTES (default 4 MiB, upstream's)]
+//        [--only main|print42] [--cpu-prof DIR (the daemon runs under node --cpu-prof)]
 //
 // Needs root, /dev/fuse, containerd, ctr, runc, docker-registry.
 import { execFileSync, spawn } from "node:child_process";
 import * as esbuild from "esbuild";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -30,6 +35,11 @@ const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
 const runs = Number(opt("--runs", "3"));
 const spanSize = opt("--span-size", "4194304");
+const profDir = opt("--cpu-prof", undefined);
+const WORKLOADS = [
+  { name: "main", title: "python3 /app/main.py (numpy + pandas)", argv: ["python3", "/app/main.py"], line: "66" },
+  { name: "print42", title: "python3 -c 'print(42)'", argv: ["python3", "-c", "print(42)"], line: "42" },
+].filter((w) => opt("--only", w.name) === w.name);
 const work = join(ROOT, ".build", "bench-run");
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
@@ -95,10 +105,10 @@ await must(await soci("copy", `oci:${layout}`, `${reg.host}/bench/debian-python:
 const rounds = [];
 const live = { ctd: undefined, d: undefined, dir: undefined, ns: undefined };
 try {
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; i < runs; i++) for (const w of WORKLOADS) {
     for (const mode of i % 2 === 0 ? ["lazy", "overlay"] : ["overlay", "lazy"]) {
-      const dir = join(work, `r${i}-${mode}`);
-      const ns = `bench-run-${process.pid}-${i}-${mode}`;
+      const dir = join(work, `r${i}-${w.name}-${mode}`);
+      const ns = `bench-run-${process.pid}-${i}-${w.name}-${mode}`;
       const ctd = new Containerd(join(dir, "ctd"));
       Object.assign(live, { ctd, dir, ns, d: undefined });
       let d;
@@ -106,7 +116,7 @@ try {
         // The snapshotter first: containerd dials its proxy plugins at start and backs off on failure.
         writeFileSync(join(dir, "soci.toml"), "[background_fetch]\ndisable = true\n");
         d = live.d = new SociDaemon(join(dir, "soci"), ctd.sociSock, join(dir, "soci.toml"));
-        await d.start();
+        await d.start(profDir ? [process.execPath, "--cpu-prof", "--cpu-prof-dir", profDir, BUNDLE] : undefined);
       }
       await ctd.start();
       if (mode === "lazy") await ctd.waitSnapshotter(ns);
@@ -119,17 +129,18 @@ try {
         const ref = `${proxy.host}/bench/debian-python:soci`;
         await must(await runAsync(process.execPath, [BUNDLE, "image", "rpull", "--address", ctd.sock, "-n", ns, ref]), "rpull");
         pulledMs = performance.now() - t0;
-        readyMs = await runUntilLine("ctr", ["--address", ctd.sock, "-n", ns, "run", "--snapshotter", "soci", "--rm", ref, `b${i}`, "python3", "/app/main.py"], "66", t0);
+        readyMs = await runUntilLine("ctr", ["--address", ctd.sock, "-n", ns, "run", "--snapshotter", "soci", "--rm", ref, `b${i}`, ...w.argv], w.line, t0);
       } else {
         const ref = `${proxy.host}/bench/debian-python:plain`;
         await must(await runAsync("ctr", ["--address", ctd.sock, "-n", ns, "images", "pull", "--plain-http", ref]), "ctr pull");
         pulledMs = performance.now() - t0;
-        readyMs = await runUntilLine("ctr", ["--address", ctd.sock, "-n", ns, "run", "--rm", ref, `b${i}`, "python3", "/app/main.py"], "66", t0);
+        readyMs = await runUntilLine("ctr", ["--address", ctd.sock, "-n", ns, "run", "--rm", ref, `b${i}`, ...w.argv], w.line, t0);
       }
       const bytes = proxy.bytes();
-      rounds.push({ round: i, mode, pulledMs: Math.round(pulledMs), readyMs: Math.round(readyMs), bytes, load: loadavg()[0] });
-      console.error(`round ${i} ${mode}: pulled ${Math.round(pulledMs)} ms, ready ${Math.round(readyMs)} ms, ${bytes} bytes from the registry, load ${loadavg()[0].toFixed(2)}`);
+      rounds.push({ round: i, workload: w.name, mode, pulledMs: Math.round(pulledMs), readyMs: Math.round(readyMs), bytes, load: loadavg()[0] });
+      console.error(`round ${i} ${w.name} ${mode}: pulled ${Math.round(pulledMs)} ms, ready ${Math.round(readyMs)} ms, ${bytes} bytes from the registry, load ${loadavg()[0].toFixed(2)}`);
       if (d) await d.stop("SIGINT");
+      if (d && profDir) copyFileSync(d.logPath, join(profDir, `r${i}-${w.name}.log`));
       await ctd.stop();
       await teardown(dir, [ns]);
       Object.assign(live, { ctd: undefined, d: undefined });
@@ -144,18 +155,28 @@ try {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const of = (mode, k) => median(rounds.filter((r) => r.mode === mode).map((r) => r[k]));
-const summary = {
-  lazyReadyMs: of("lazy", "readyMs"),
-  overlayReadyMs: of("overlay", "readyMs"),
-  lazyBytes: of("lazy", "bytes"),
-  overlayBytes: of("overlay", "bytes"),
-};
-summary.speedup = ratio(summary.overlayReadyMs, summary.lazyReadyMs);
-summary.bytesRatio = ratio(summary.lazyBytes, summary.overlayBytes);
-const md = writeResults("run", { runs, spanSize: Number(spanSize), rounds, summary }, [
-  ["soci lazy (rpull + ctr run --snapshotter soci)", String(of("lazy", "pulledMs")), String(summary.lazyReadyMs), String(summary.lazyBytes)],
-  ["overlayfs (ctr images pull + ctr run)", String(of("overlay", "pulledMs")), String(summary.overlayReadyMs), String(summary.overlayBytes)],
-  ["ratio", "", `${summary.speedup}× sooner (target ≥ 2×)`, `${summary.bytesRatio} of the bytes (target ≤ 0.25)`],
-], [`debian-python (span ${spanSize}), median of ${runs}`, "pulled (ms)", "ready line (ms)", "bytes from registry"]);
+const of = (w, mode, k) => median(rounds.filter((r) => r.workload === w && r.mode === mode).map((r) => r[k]));
+const summary = {};
+const rows = [];
+for (const w of WORKLOADS) {
+  const s = (summary[w.name] = {
+    lazyReadyMs: of(w.name, "lazy", "readyMs"),
+    overlayReadyMs: of(w.name, "overlay", "readyMs"),
+    lazyBytes: of(w.name, "lazy", "bytes"),
+    overlayBytes: of(w.name, "overlay", "bytes"),
+  });
+  s.speedup = ratio(s.overlayReadyMs, s.lazyReadyMs);
+  s.bytesRatio = ratio(s.lazyBytes, s.overlayBytes);
+  const head = w.name === "main" ? " (headline)" : "";
+  rows.push(
+    [`${w.title}${head}: soci lazy (rpull + ctr run --snapshotter soci)`, String(of(w.name, "lazy", "pulledMs")), String(s.lazyReadyMs), String(s.lazyBytes)],
+    [`${w.title}: overlayfs (ctr images pull + ctr run)`, String(of(w.name, "overlay", "pulledMs")), String(s.overlayReadyMs), String(s.overlayBytes)],
+    [`${w.title}: ratio`, "", `${s.speedup}× sooner (target ≥ 2×)`, `${s.bytesRatio} of the bytes (target ≤ 0.25)`],
+  );
+}
+const loads = rounds.map((r) => r.load);
+// A partial or profiled round is not a result: print it, keep bench/results as it was.
+const partial = profDir !== undefined || args.includes("--only");
+const md = (partial ? (_n, _d, r, h) => [h, ...r].map((x) => x.join(" | ")).join("\n") : writeResults)("run", { runs, spanSize: Number(spanSize), rounds, summary }, rows,
+  [`debian-python (span ${spanSize}), median of ${runs}; load ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`, "pulled (ms)", "ready line (ms)", "bytes from registry"]);
 console.log(md);

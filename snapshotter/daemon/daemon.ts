@@ -76,6 +76,8 @@ export async function startSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}
     root: join(root, "soci"),
     spanCacheBytes: config.directoryCache.maxCacheBytes,
     backgroundFetch: !config.backgroundFetch.disable,
+    backgroundSilenceMs: config.backgroundFetch.silencePeriodMsec,
+    backgroundPeriodMs: config.backgroundFetch.fetchPeriodMsec,
     privileged: process.getuid?.() === 0,
     log: (line) => log("debug", line),
   });

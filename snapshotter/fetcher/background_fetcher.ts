@@ -13,7 +13,10 @@
  *
  * Differences from upstream, on purpose: spans are stored uncompressed (the
  * span manager has no "fetched" state), the limit is bytes/second rather than
- * one span per 500 ms, and the queue is unbounded (one entry per layer).
+ * one span per 500 ms (`periodMs` spaces batches as fetch_period_msec
+ * does), and the queue is unbounded (one entry per layer). Callers pass the
+ * config's silence period as `idleMs` (snapshotter §10: 30 s), so nothing
+ * starts while a container is still paging its first files in.
  *
  * Not here: fetching, verifying, caching (spans/).
  */
@@ -24,6 +27,8 @@ export interface BackgroundFetcherOptions {
   idleMs?: number;
   /** Compressed bytes per second across all layers; 0 or absent = unlimited. */
   maxBytesPerSecond?: number;
+  /** Least time between the starts of two batches (`fetch_period_msec`). Default 0. */
+  periodMs?: number;
   /** Spans per background batch (one request when adjacent). Default 4. */
   batchSpans?: number;
   /** `background_fetch.disable`: start() does nothing. */
@@ -41,6 +46,7 @@ export class BackgroundFetcher {
   readonly #idleMs: number;
   readonly #rate: number;
   readonly #batch: number;
+  readonly #period: number;
   readonly #disabled: boolean;
   readonly #log: (line: string) => void;
   #queue: Entry[] = [];
@@ -57,6 +63,7 @@ export class BackgroundFetcher {
     this.#idleMs = opts.idleMs ?? 1000;
     this.#rate = opts.maxBytesPerSecond ?? 0;
     this.#batch = Math.max(1, opts.batchSpans ?? 4);
+    this.#period = Math.max(0, opts.periodMs ?? 0);
     this.#disabled = opts.disabled === true;
     this.#log = opts.log ?? (() => undefined);
   }
@@ -148,6 +155,7 @@ export class BackgroundFetcher {
   async #fetchBatch(entry: Entry, ids: number[]): Promise<void> {
     const ctrl = new AbortController();
     this.#current = { entry, ctrl };
+    this.#notBefore = Math.max(this.#notBefore, Date.now() + this.#period);
     const before = entry.m.stats().bytesFetched;
     try {
       await entry.m.prefetch(ids, ctrl.signal);

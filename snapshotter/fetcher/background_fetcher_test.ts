@@ -127,3 +127,21 @@ test("a failing layer is dropped with a log line; stop() ends a held batch; disa
   await off.stop();
   assert.equal(three.f.calls.length, 0);
 });
+
+test("periodMs spaces the starts of background batches (fetch_period_msec)", async () => {
+  const { f } = setup();
+  const starts: number[] = [];
+  const timed = new SpanManager({
+    ztoc: layer.ztoc, layerDigest: layer.digest, cache: new MemorySpanCache(64 << 20),
+    fetch: (s, e, sig) => (starts.push(Date.now()), f.fetch(s, e, sig)),
+  });
+  const bg = new BackgroundFetcher({ idleMs: 1, batchSpans: 1, periodMs: 60 });
+  bg.add(timed);
+  bg.start();
+  try {
+    await until(() => starts.length >= 4, 5000, "four batches");
+  } finally {
+    await bg.stop();
+  }
+  for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 55, `batch ${i} started ${starts[i] - starts[i - 1]} ms after the one before`);
+});

@@ -7,7 +7,8 @@
  * request; several readers may block at once and each gets its own request).
  * A worker copies the request out of its read buffer into a fresh ArrayBuffer
  * and transfers it to the main thread, which decodes, handles and writes the
- * reply with one synchronous `fs.writeSync`. Reads never sit in the runtime's
+ * reply with one synchronous `fs.writeSync` (or `fs.writevSync` for a reply
+ * in pieces: READ's header + data, not joined first). Reads never sit in the runtime's
  * libuv pool, so handlers may use `fs.promises`, zlib or dns freely — async
  * reads on the pool deadlock both Node and Bun (fuse.md §9.2).
  *
@@ -20,7 +21,7 @@
  * in `read()` at exit, so unmount before exiting (fuse.md §9.2, `mount.ts`).
  * Not here: mounting, unmounting, the protocol.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync, writevSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import type { FuseTransport } from "./server.ts";
 
@@ -120,6 +121,13 @@ export class FuseDevice implements FuseTransport {
   write(reply: Uint8Array): void {
     const n = writeSync(this.fd, reply);
     if (n !== reply.length) throw new Error(`short write to /dev/fuse: ${n} of ${reply.length} bytes`);
+  }
+
+  /** One reply from pieces with one writev(2): the device takes a reply only whole, so no piece is copied first. */
+  writev(parts: readonly Uint8Array[]): void {
+    const n = writevSync(this.fd, parts as Uint8Array[]);
+    const want = parts.reduce((s, p) => s + p.length, 0);
+    if (n !== want) throw new Error(`short write to /dev/fuse: ${n} of ${want} bytes`);
   }
 
   /**

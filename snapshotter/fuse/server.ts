@@ -24,7 +24,7 @@
  */
 import { ByteReader } from "../../core-wasm/src/bytes/mod.ts";
 import type { ReadOnlyFileSystem, RequestContext } from "./file_system.ts";
-import { alloc, TABLE } from "./opcodes.ts";
+import { alloc, TABLE, type ReplyParts } from "./opcodes.ts";
 import * as P from "./protocol.ts";
 import { FuseError, opcodeName } from "./protocol.ts";
 import * as S from "./structs.ts";
@@ -35,6 +35,8 @@ export interface FuseTransport {
   next(): Promise<Uint8Array | null>;
   /** Writes one whole reply. May throw an error with `code` "ENOENT" when the request is gone. */
   write(reply: Uint8Array): void;
+  /** Writes one whole reply given in pieces (one writev); optional, else the pieces are joined for write(). Throws as write(). */
+  writev?(parts: readonly Uint8Array[]): void;
 }
 
 export interface FuseServerOptions {
@@ -152,7 +154,7 @@ export class FuseServer {
       unique: h.unique, nodeid: h.nodeid, uid: h.uid, gid: h.gid, pid: h.pid,
       signal: pending?.controller.signal ?? AbortSignal.abort(),
     };
-    let reply: Uint8Array | null;
+    let reply: Uint8Array | ReplyParts | null;
     try {
       reply = await row.run(this, { h, body, ctx });
     } catch (e) {
@@ -177,11 +179,20 @@ export class FuseServer {
     return P.EIO;
   }
 
-  #reply(t: FuseTransport, unique: bigint, error: number, reply: Uint8Array | null): void {
-    const out = reply ?? new Uint8Array(S.OUT_HEADER_SIZE);
-    S.writeOutHeader(new DataView(out.buffer, out.byteOffset, S.OUT_HEADER_SIZE), out.length, error, unique);
+  #reply(t: FuseTransport, unique: bigint, error: number, reply: Uint8Array | ReplyParts | null): void {
+    const parts = reply !== null && !(reply instanceof Uint8Array) ? reply : null;
+    const out = parts?.head ?? (reply as Uint8Array | null) ?? new Uint8Array(S.OUT_HEADER_SIZE);
+    const len = parts !== null ? parts.head.length + parts.body.length : out.length;
+    S.writeOutHeader(new DataView(out.buffer, out.byteOffset, S.OUT_HEADER_SIZE), len, error, unique);
     try {
-      t.write(out);
+      if (parts === null) t.write(out);
+      else if (t.writev !== undefined) t.writev([parts.head, parts.body]);
+      else {
+        const joined = new Uint8Array(len);
+        joined.set(parts.head);
+        joined.set(parts.body, parts.head.length);
+        t.write(joined);
+      }
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // ENOENT: the kernel gave up on the request (interrupted); ENODEV: unmounted.

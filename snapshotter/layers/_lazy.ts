@@ -23,7 +23,7 @@ import { ztocSpans, type Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { BackgroundFetcher } from "../fetcher/mod.ts";
 import { mountFuse, type FuseMount } from "../fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "../layerfs/mod.ts";
-import { registryRangeFetcher, SpanManager, type RangeFetcher, type SpanCache } from "../spans/mod.ts";
+import { registryRangeFetcher, SpanManager, type FetchLimiter, type RangeFetcher, type SpanCache } from "../spans/mod.ts";
 
 export interface LazyLayerOptions {
   ztoc: Ztoc;
@@ -32,6 +32,8 @@ export interface LazyLayerOptions {
   repository?: Repository;
   dir: string;
   cache: SpanCache;
+  /** Bounds the range requests in flight (shared by the layers of one registry). */
+  limiter?: FetchLimiter;
   /** Registered with it when given (background fetch on). */
   fetcher?: BackgroundFetcher;
   disableXattrs: boolean;
@@ -108,7 +110,7 @@ function withReadAhead(spans: SpanManager, ztoc: Ztoc) {
 export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer> {
   const { layer, ztoc, log } = opts;
   const fetcher = await rangeFetcherFor(opts);
-  const spans = new SpanManager({ ztoc, layerDigest: layer.digest, fetch: fetcher.fetch, cache: opts.cache, ...(log ? { log } : {}) });
+  const spans = new SpanManager({ ztoc, layerDigest: layer.digest, fetch: fetcher.fetch, cache: opts.cache, ...(opts.limiter ? { limiter: opts.limiter } : {}), ...(log ? { log } : {}) });
   const fs = new LayerFs(ztoc.toc, withReadAhead(spans, ztoc), { layerDigest: layer.digest, ...(log ? { log } : {}) });
   let fuse: FuseMount;
   try {
@@ -134,6 +136,7 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
     stop: async () => {
       opts.fetcher?.remove(spans);
       await fuse.stop();
+      await spans.flush(); // cache writes land, so a later mount finds the spans
       spans.close();
       await fetcher.close();
     },

@@ -10,7 +10,10 @@
  * carry the layer digest; kept across mounts and restarts, so a second mount
  * fetches nothing), `layers/<hex>/fs` unpacked layers. Mountpoints are the
  * caller's. With `backgroundFetch`, one BackgroundFetcher fills the caches
- * of every lazy layer while reads are quiet (snapshotter §10).
+ * of every lazy layer once reads have been quiet for the silence period
+ * (snapshotter §10, default 30 s). Range requests go through one
+ * FetchLimiter per registry (`maxConcurrentFetches`, default 6), so layers
+ * read at once fetch concurrently without flooding the link.
  *
  * Not here: image resolution (resolve_image.ts), overlay and the daemon
  * (mount/), the snapshot service (snapshots/).
@@ -20,7 +23,7 @@ import type { Descriptor, ImageSource } from "../../core-wasm/src/oci/mod.ts";
 import type { Repository } from "../../core-wasm/src/registry/mod.ts";
 import { BackgroundFetcher } from "../fetcher/mod.ts";
 import { cleanupStaleMount, type FuseMount } from "../fuse/mod.ts";
-import { DiskSpanCache } from "../spans/mod.ts";
+import { DiskSpanCache, FetchLimiter } from "../spans/mod.ts";
 import { mountLazyLayer, type LazyLayer } from "./_lazy.ts";
 import { NotLazyError } from "./not_lazy_error.ts";
 import { resolveImage, type ResolvedImage, type ResolvedLayer, type ResolveImageOptions } from "./resolve_image.ts";
@@ -33,6 +36,12 @@ export interface LayerManagerOptions {
   spanCacheBytes: number;
   /** Fetch the remaining spans in the background while idle (snapshotter §10). */
   backgroundFetch: boolean;
+  /** Quiet time after the last read before background fetching (re)starts (`silence_period_msec`). Default 30000. */
+  backgroundSilenceMs?: number;
+  /** Least time between background batches (`fetch_period_msec`). Default 500. */
+  backgroundPeriodMs?: number;
+  /** Range requests in flight per registry host. Default 6. */
+  maxConcurrentFetches?: number;
   /** Layers smaller than this (compressed bytes) are unpacked even with a zTOC (§5 step 3; 0 = never). */
   minLayerSize?: number;
   /** Apply owners, devices and xattrs when unpacking (default: running as root). */
@@ -90,6 +99,7 @@ export class LayerManager {
   readonly #unpacked: LayerMountInfo[] = [];
   #cache: DiskSpanCache | null = null;
   #fetcher: BackgroundFetcher | null = null;
+  readonly #limiters = new Map<string, FetchLimiter>();
 
   constructor(opts: LayerManagerOptions) {
     this.root = opts.root;
@@ -119,6 +129,7 @@ export class LayerManager {
       repository: ref.repository,
       dir,
       cache: (this.#cache ??= new DiskSpanCache({ dir: join(this.root, "cache"), maxBytes: this.#opts.spanCacheBytes })),
+      limiter: this.#limiter(ref.repository?.registry ?? ""),
       ...(this.#opts.backgroundFetch ? { fetcher: this.#backgroundFetcher() } : {}),
       disableXattrs: l.disableXattrs,
       log: this.#opts.log,
@@ -186,9 +197,19 @@ export class LayerManager {
     return cleaned;
   }
 
+  #limiter(host: string): FetchLimiter {
+    let l = this.#limiters.get(host);
+    if (l === undefined) this.#limiters.set(host, (l = new FetchLimiter(Math.max(1, this.#opts.maxConcurrentFetches ?? 6))));
+    return l;
+  }
+
   #backgroundFetcher(): BackgroundFetcher {
     if (this.#fetcher === null) {
-      this.#fetcher = new BackgroundFetcher({ ...(this.#opts.log ? { log: this.#opts.log } : {}) });
+      this.#fetcher = new BackgroundFetcher({
+        idleMs: this.#opts.backgroundSilenceMs ?? 30_000,
+        periodMs: this.#opts.backgroundPeriodMs ?? 500,
+        ...(this.#opts.log ? { log: this.#opts.log } : {}),
+      });
       this.#fetcher.start();
     }
     return this.#fetcher;

@@ -38,6 +38,8 @@ export function deferred<T>(): Deferred<T> {
 export class FillGroup {
   readonly ctrl = new AbortController();
   #waiters = 0;
+  /** A reader waits on it (its range requests go first), as opposed to a prefetch. */
+  constructor(readonly urgent = false) {}
 
   join(): void {
     this.#waiters++;

@@ -12,13 +12,22 @@
  * not detected. Eviction is least-recently-used by an in-memory index (file
  * mtime order after a restart). Unlike upstream the cache survives restarts.
  *
+ * Range reads (`readInto`): a FUSE read wants 4 KiB–1 MiB of a 4 MiB span, so
+ * a hit reads only that range with a positional read straight into the
+ * caller's buffer — loading the whole span (and the garbage it leaves) per
+ * read cost the daemon more in GC than fetching and inflating did
+ * (bench/run profile). The read is synchronous: the file was written moments
+ * ago and sits in the page cache, and a sync pread costs less than a trip
+ * through the libuv pool; the cache directory is never a FUSE mount of ours
+ * (fuse.md §9.2).
+ *
  * `MemorySpanCache` is the same contract in RAM, for tests and
  * `filesystem_cache_type = "memory"`.
  *
  * Not here: which spans to fetch or verify (span_manager.ts).
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -29,6 +38,13 @@ export interface SpanCache {
   put(key: string, bytes: Uint8Array): Promise<void>;
   /** Whether `key` is (as far as the cache knows, without I/O) stored. Optional. */
   has?(key: string): boolean;
+  /**
+   * Copies payload bytes [offset, offset + dst.length) of `key` into `dst`;
+   * true when all were there, false for a miss (missing, evicted, damaged or
+   * shorter entry — dst's contents are then undefined). Never throws for a
+   * miss. Optional: without it callers use get().
+   */
+  readInto?(key: string, offset: number, dst: Uint8Array): boolean;
 }
 
 const MAGIC = 0x4e505353; // "SSPN" little-endian: soci span
@@ -106,6 +122,46 @@ export class DiskSpanCache implements SpanCache {
     return new Uint8Array(buf.buffer, buf.byteOffset + HEADER, buf.length - HEADER);
   }
 
+  readInto(key: string, offset: number, dst: Uint8Array): boolean {
+    const name = fileName(key);
+    const size = this.#index.get(name);
+    if (size === undefined || !(offset >= 0 && offset + dst.length <= size - HEADER)) return false;
+    let fd: number;
+    try {
+      fd = openSync(join(this.dir, name), "r");
+    } catch {
+      this.#forget(name); // vanished: a miss
+      return false;
+    }
+    let ok = false;
+    try {
+      const head = new Uint8Array(HEADER);
+      const dv = new DataView(head.buffer);
+      // The header names the payload length the index expects: a truncated or foreign file is a miss.
+      if (readSync(fd, head, 0, HEADER, 0) === HEADER && dv.getUint32(0, true) === MAGIC && Number(dv.getBigUint64(8, true)) === size - HEADER) {
+        let done = 0;
+        while (done < dst.length) {
+          const n = readSync(fd, dst, done, dst.length - done, HEADER + offset + done);
+          if (n === 0) break;
+          done += n;
+        }
+        ok = done === dst.length;
+      }
+    } catch {
+      ok = false; // unreadable: a miss, the caller refetches
+    } finally {
+      closeSync(fd);
+    }
+    if (!ok) {
+      this.#forget(name);
+      rmSync(join(this.dir, name), { force: true });
+      return false;
+    }
+    this.#index.delete(name); // move to most-recently-used
+    this.#index.set(name, size);
+    return true;
+  }
+
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const name = fileName(key);
     const size = HEADER + bytes.length;
@@ -176,6 +232,15 @@ export class MemorySpanCache implements SpanCache {
     this.#map.delete(key);
     this.#map.set(key, v);
     return Promise.resolve(v);
+  }
+
+  readInto(key: string, offset: number, dst: Uint8Array): boolean {
+    const v = this.#map.get(key);
+    if (v === undefined || !(offset >= 0 && offset + dst.length <= v.length)) return false;
+    this.#map.delete(key);
+    this.#map.set(key, v);
+    dst.set(v.subarray(offset, offset + dst.length));
+    return true;
   }
 
   put(key: string, bytes: Uint8Array): Promise<void> {

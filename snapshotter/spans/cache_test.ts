@@ -62,3 +62,32 @@ test("MemorySpanCache keeps at most maxBytes, least recently used out first", as
   await c.put("d", bytes(300, 4));
   assert.equal(c.has("d"), false);
 });
+
+test("DiskSpanCache.readInto() copies just the asked range; a miss, a range past the end or a damaged file answers false", async () => {
+  const dir = tempDir();
+  const c = new DiskSpanCache({ dir, maxBytes: 1 << 20 });
+  const payload = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff);
+  await c.put("sha256:bb/0", payload);
+  const dst = new Uint8Array(1000);
+  assert.equal(c.readInto("sha256:bb/0", 1234, dst), true);
+  assert.deepEqual(dst, payload.subarray(1234, 2234));
+  const tail = new Uint8Array(10);
+  assert.equal(c.readInto("sha256:bb/0", 4990, tail), true);
+  assert.deepEqual(tail, payload.subarray(4990));
+  assert.equal(c.readInto("sha256:bb/0", 4995, new Uint8Array(10)), false, "past the payload's end");
+  assert.equal(c.readInto("sha256:bb/1", 0, new Uint8Array(1)), false, "not stored");
+  writeFileSync(join(dir, "sha256_bb_0"), "short and foreign");
+  assert.equal(c.readInto("sha256:bb/0", 0, new Uint8Array(4)), false, "damaged");
+  assert.equal(c.has("sha256:bb/0"), false, "a damaged entry is forgotten");
+  assert.equal(existsSync(join(dir, "sha256_bb_0")), false, "and removed");
+});
+
+test("MemorySpanCache.readInto() copies the range and refuses one past the end", async () => {
+  const c = new MemorySpanCache(1000);
+  await c.put("a", Uint8Array.from([1, 2, 3, 4, 5]));
+  const dst = new Uint8Array(2);
+  assert.equal(c.readInto("a", 3, dst), true);
+  assert.deepEqual(dst, Uint8Array.from([4, 5]));
+  assert.equal(c.readInto("a", 4, dst), false);
+  assert.equal(c.readInto("b", 0, dst), false);
+});

@@ -11,3 +11,4 @@ export { SpanManager } from "./span_manager.ts";
 export type { RangeFetcher, SpanManagerOptions, SpanStats } from "./types.ts";
 export { DiskSpanCache, MemorySpanCache, type SpanCache } from "./cache.ts";
 export { registryRangeFetcher } from "./registry_fetcher.ts";
+export { FetchLimiter } from "./limiter.ts";

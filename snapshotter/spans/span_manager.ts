@@ -3,11 +3,16 @@
  * formats §4.5–§6).
  *
  *   read [a, b) → spans spanFor(a) … spanFor(b − 1)
- *     per span: decoded-span LRU (RAM) → in-flight fill (shared) → new fill
+ *     per span: decoded-span LRU (RAM) → being written to the cache (RAM)
+ *       → the cache's range read of just [a, b) ∩ span (no whole-span load)
+ *       → in-flight fill (shared) → new fill
  *   fill: SpanCache look-ups → absent spans grouped into runs of adjacent spans
  *     (≤ maxCoalesceBytes compressed) → ONE range request per run → split per
  *     span → SHA-256 against the zTOC's span digest → inflate from the span's
- *     checkpoint (gzip; a tar span's bytes are its data) → cache.put → waiters
+ *     checkpoint (gzip; a tar span's bytes are its data) → waiters, then
+ *     cache.put off the reply path (flush() waits for those writes)
+ *   range requests: at most `limiter.max` in flight (a FetchLimiter shared by
+ *     the layers of one registry); the runs of one fill go concurrently
  *
  * Every span is in one of three states: absent, in flight (one shared
  * Deferred; later readers wait on it, so N readers cost one request), present
@@ -26,10 +31,12 @@
  * retries (registry/, behind the RangeFetcher).
  */
 import { sha256Digest } from "../../core-wasm/src/bytes/mod.ts";
-import { FailedPreconditionError, FormatError, RegistryError, SociError } from "../../core-wasm/src/errors.ts";
+import { FailedPreconditionError, FormatError, SociError } from "../../core-wasm/src/errors.ts";
 import { inflateSpan, type GzipZinfo, type SpanTable } from "../../core-wasm/src/gzip/mod.ts";
 import { ztocSpans, type Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { SpanCache } from "./cache.ts";
+import type { FetchLimiter } from "./limiter.ts";
+import { coalesceRuns, digestError, fetchError } from "./_span_helpers.ts";
 import type { RangeFetcher, SpanManagerOptions, SpanStats } from "./types.ts";
 import { deferred, FillGroup, Lru, withSignal, type Deferred } from "./_waiters.ts";
 
@@ -49,6 +56,10 @@ export class SpanManager {
   readonly #limit: number;
   readonly #fetch: RangeFetcher;
   readonly #cache: SpanCache | undefined;
+  readonly #limiter: FetchLimiter | undefined;
+  /** Verified spans whose cache write is in flight: served from here until it lands. */
+  readonly #writing = new Map<number, Uint8Array>();
+  readonly #writes = new Set<Promise<void>>();
   readonly #maxCoalesce: number;
   readonly #retries: number;
   readonly #log: (line: string) => void;
@@ -73,6 +84,7 @@ export class SpanManager {
     this.#limit = gzip !== null ? opts.ztoc.uncompressedArchiveSize : opts.ztoc.compressedArchiveSize;
     this.#fetch = opts.fetch;
     this.#cache = opts.cache;
+    this.#limiter = opts.limiter;
     this.#maxCoalesce = opts.maxCoalesceBytes ?? DEFAULT_COALESCE;
     this.#retries = Math.max(0, opts.retries ?? 2);
     this.#log = opts.log ?? (() => undefined);
@@ -118,7 +130,15 @@ export class SpanManager {
       const b = Math.min(end, us + data.length);
       out.set(data.subarray(a - us, b - us), a - uncompressedOffset);
     };
-    const waits = this.#acquire(this.#table.spanFor(uncompressedOffset), this.#table.spanFor(end - 1), true, copy);
+    const cache = this.#cache;
+    // A cache hit reads just the wanted bytes into `out` (see the module header).
+    const direct = cache?.readInto === undefined ? undefined : (id: number): boolean => {
+      const [us, ue] = this.#spanRange(id);
+      const a = Math.max(uncompressedOffset, us);
+      const b = Math.min(end, ue);
+      return cache.readInto!(this.#key(id), a - us, out.subarray(a - uncompressedOffset, b - uncompressedOffset));
+    };
+    const waits = this.#acquire(this.#table.spanFor(uncompressedOffset), this.#table.spanFor(end - 1), true, copy, direct);
     await this.#wait(waits, signal, () => {
       for (const fn of this.#readListeners) fn(); // after joining, so a cancelled background fill spares our spans
     });
@@ -150,7 +170,7 @@ export class SpanManager {
 
   /** Whether span `id` can be served without a range request (RAM LRU or cache). */
   isPresent(spanId: number): boolean {
-    if (this.#mem.has(spanId)) return true;
+    if (this.#mem.has(spanId) || this.#writing.has(spanId)) return true;
     if (this.#cache === undefined) return false;
     return this.#cache.has ? this.#cache.has(this.#key(spanId)) : this.#present.has(spanId);
   }
@@ -165,6 +185,11 @@ export class SpanManager {
   onRead(fn: () => void): () => void {
     this.#readListeners.add(fn);
     return () => this.#readListeners.delete(fn);
+  }
+
+  /** Resolves when every cache write started so far has landed (or failed and been logged). Never rejects. */
+  async flush(): Promise<void> {
+    while (this.#writes.size > 0) await Promise.all(this.#writes);
   }
 
   get closed(): boolean {
@@ -201,7 +226,9 @@ export class SpanManager {
    * For spans first..last: RAM hits go to `use` now; the rest become waits on
    * an in-flight fill (joining one, or starting one for all unclaimed spans).
    */
-  #acquire(first: number, last: number, keepInMemory: boolean, use: (id: number, data: Uint8Array) => void): Array<[Inflight, number]> {
+  #acquire(
+    first: number, last: number, keepInMemory: boolean, use: (id: number, data: Uint8Array) => void, direct?: (id: number) => boolean,
+  ): Array<[Inflight, number]> {
     const waits: Array<[Inflight, number]> = [];
     const claimed: number[] = [];
     let group: FillGroup | undefined;
@@ -212,10 +239,20 @@ export class SpanManager {
         use(id, hit);
         continue;
       }
+      const written = keepInMemory ? this.#writing.get(id) : undefined;
+      if (written !== undefined) {
+        this.#stats.spansFromMemory++;
+        use(id, written);
+        continue;
+      }
       let f = this.#inflight.get(id);
+      if (f === undefined && direct !== undefined && direct(id)) {
+        this.#stats.spansFromCache++;
+        continue;
+      }
       // A cancelled fill (all its readers aborted) is not joined: its spans are claimed afresh.
       if (f === undefined || f.group.ctrl.signal.aborted) {
-        group ??= new FillGroup();
+        group ??= new FillGroup(keepInMemory); // a read's fill is urgent, a prefetch's is not
         f = { d: deferred(), group };
         this.#inflight.set(id, f);
         claimed.push(id);
@@ -270,30 +307,12 @@ export class SpanManager {
           } else absent.push(id);
         });
       }
-      await Promise.all(this.#runs(absent).map((run) => this.#fetchRun(run, group, keepInMemory)));
+      await Promise.all(coalesceRuns(absent, this.#table, this.#maxCoalesce).map((run) => this.#fetchRun(run, group, keepInMemory)));
       // Every path above settles its spans; this only guards against a waiter hanging forever.
       for (const id of ids) this.#reject(group, id, new SociError(`Cannot read span ${id} of layer ${JSON.stringify(this.layerDigest)}: internal error, the span was never settled`));
     } catch (e) {
       for (const id of ids) this.#reject(group, id, e);
     }
-  }
-
-  /** Splits sorted ids into runs of adjacent spans whose compressed ranges total ≤ maxCoalesceBytes. */
-  #runs(ids: number[]): number[][] {
-    const runs: number[][] = [];
-    let cur: number[] = [];
-    let start = 0;
-    for (const id of ids) {
-      const [cs, ce] = this.#table.compressedRange(id);
-      if (cur.length > 0 && (id !== cur[cur.length - 1] + 1 || ce - start > this.#maxCoalesce)) {
-        runs.push(cur);
-        cur = [];
-      }
-      if (cur.length === 0) start = cs;
-      cur.push(id);
-    }
-    if (cur.length > 0) runs.push(cur);
-    return runs;
   }
 
   /** One range request per run of adjacent spans; spans refused by digest are refetched (up to `retries` times). */
@@ -302,7 +321,7 @@ export class SpanManager {
     const refusedBefore = new Set<number>();
     for (let attempt = 1; todo.length > 0; attempt++) {
       const refused: number[] = [];
-      for (const sub of this.#runs(todo)) {
+      for (const sub of coalesceRuns(todo, this.#table, this.#maxCoalesce)) {
         const start = this.#table.compressedRange(sub[0])[0];
         const end = this.#table.compressedRange(sub[sub.length - 1])[1];
         const bytes = await this.#fetchRange(group, sub, start, end);
@@ -336,17 +355,14 @@ export class SpanManager {
     let bytes: Uint8Array;
     try {
       if (signal.aborted) throw signal.reason;
-      bytes = await this.#fetch(start, end, signal);
+      bytes = this.#limiter !== undefined ? await this.#limiter.run(() => this.#fetch(start, end, signal), signal, group.urgent) : await this.#fetch(start, end, signal);
     } catch (e) {
       if (signal.aborted) {
         for (const id of sub) this.#reject(group, id, signal.reason);
         return null;
       }
       this.#stats.fetchErrors++;
-      const why = e instanceof Error ? e.message : String(e);
-      const msg = `Cannot fetch ${what}: compressed bytes [${start}, ${end}): ${why}`;
-      const hint = e instanceof SociError && e.hint !== undefined ? e.hint : "Check that the registry is reachable; the next read retries";
-      const err = e instanceof RegistryError ? new RegistryError(msg, e.details, { cause: e, hint }) : new SociError(msg, { cause: e, hint });
+      const err = fetchError(what, start, end, e);
       this.#log(err.message);
       for (const id of sub) this.#reject(group, id, err);
       return null;
@@ -379,24 +395,29 @@ export class SpanManager {
       return;
     }
     this.#stats.spansFetched++;
-    if (this.#cache !== undefined && !this.#closed) {
-      try {
-        await this.#cache.put(this.#key(id), data);
-        this.#present.add(id);
-      } catch (e) {
-        // Handled: the data is verified and still served; only later reads pay a refetch.
-        this.#log(`could not cache span ${id} of layer ${this.layerDigest}: ${e instanceof Error ? e.message : String(e)}`);
-      }
+    const cache = this.#cache;
+    if (cache !== undefined && !this.#closed) {
+      // The waiters are answered first; the write lands later (flush() waits for it).
+      this.#writing.set(id, data);
+      const w: Promise<void> = cache.put(this.#key(id), data).then(
+        () => {
+          this.#present.add(id);
+        },
+        (e) => {
+          // Handled: the data is verified and was served; only later reads pay a refetch.
+          this.#log(`could not cache span ${id} of layer ${this.layerDigest}: ${e instanceof Error ? e.message : String(e)}`);
+        },
+      ).finally(() => {
+        if (this.#writing.get(id) === data) this.#writing.delete(id);
+        this.#writes.delete(w);
+      });
+      this.#writes.add(w);
     }
     this.#resolve(group, id, data, keepInMemory);
   }
 
   #digestError(id: number, cs: number, ce: number, digest: string, attempts: number): FormatError {
-    const err = new FormatError(
-      `Cannot read span ${id} of layer ${JSON.stringify(this.layerDigest)}: compressed bytes [${cs}, ${ce}) have digest ${JSON.stringify(digest)}, not ${JSON.stringify(this.#z.spanDigests[id])} from the zTOC (${attempts} fetch${attempts > 1 ? "es" : ""})`,
-      { source: this.layerDigest, compressedOffset: cs },
-      { hint: "The registry serves bytes that differ from the ones the SOCI index was built from; check the registry or mirror, or rebuild the index" },
-    );
+    const err = digestError(this.layerDigest, id, cs, ce, digest, this.#z.spanDigests[id], attempts);
     this.#log(err.message);
     return err;
   }

@@ -201,6 +201,7 @@ describe("SpanManager over a gzip layer", () => {
     const dir = tempDir();
     const first = manager(gz, { cache: new DiskSpanCache({ dir, maxBytes: 64 << 20 }) });
     eq(await first.m.read(0, gz.plain.length), gz.plain, "cold");
+    await first.m.flush(); // cache writes land after the reply
     assert.equal(first.m.stats().complete, true);
     const second = manager(gz, { cache: new DiskSpanCache({ dir, maxBytes: 64 << 20 }) });
     assert.equal(second.m.stats().complete, true, "the index is rebuilt from the directory");
@@ -215,12 +216,16 @@ describe("SpanManager over a gzip layer", () => {
     const cache = new DiskSpanCache({ dir, maxBytes });
     const { m, f } = manager(gz, { cache, memorySpans: 0 });
     eq(await m.read(0, gz.plain.length), gz.plain, "whole layer");
+    await m.flush();
     const onDisk = readdirSync(dir).filter((n) => n !== "wip").reduce((s, n) => s + statSync(join(dir, n)).size, 0);
     assert.ok(onDisk <= maxBytes && cache.totalBytes === onDisk, `${onDisk} bytes on disk, index says ${cache.totalBytes}`);
-    assert.equal(m.isPresent(0), false, "span 0 was evicted first");
+    // Cache writes run concurrently, so which spans went first depends on which write landed first.
+    const evicted = Array.from({ length: m.spanCount }, (_, i) => i).find((i) => !m.isPresent(i));
+    assert.ok(evicted !== undefined, "some span was evicted");
     assert.equal(m.stats().complete, false);
     const before = f.calls.length;
-    eq(await m.read(0, 10), gz.plain.subarray(0, 10), "span 0 again");
+    const [us] = ztocSpans(gz.ztoc).table.uncompressedRange(evicted);
+    eq(await m.read(us, 10), gz.plain.subarray(us, us + 10), `span ${evicted} again`);
     assert.equal(f.calls.length, before + 1);
   });
 
@@ -228,6 +233,7 @@ describe("SpanManager over a gzip layer", () => {
     const dir = tempDir();
     const { m, table } = manager(gz, { cache: new DiskSpanCache({ dir, maxBytes: 64 << 20 }) });
     await m.read(0, gz.plain.length);
+    await m.flush();
     const files = readdirSync(dir).filter((n) => n !== "wip").sort();
     truncateSync(join(dir, files.find((n) => n.endsWith("_3"))!), 100);
     truncateSync(join(dir, files.find((n) => n.endsWith("_4"))!), 0);

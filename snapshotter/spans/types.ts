@@ -5,6 +5,7 @@
  */
 import type { Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { SpanCache } from "./cache.ts";
+import type { FetchLimiter } from "./limiter.ts";
 
 /** Exactly `end - start` bytes of the compressed layer blob [start, end). Throw on failure. */
 export type RangeFetcher = (start: number, end: number, signal?: AbortSignal) => Promise<Uint8Array>;
@@ -39,6 +40,8 @@ export interface SpanManagerOptions {
   log?: (line: string) => void;
   /** Refetches of a span that fails its digest before the read fails. Default 2. */
   retries?: number;
+  /** Bounds range requests in flight; share one per registry. Default: unbounded. */
+  limiter?: FetchLimiter;
   /** Decoded spans kept in RAM (LRU). Default 4. */
   memorySpans?: number;
 }
