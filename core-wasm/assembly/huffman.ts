@@ -138,7 +138,17 @@ function fillEntries(kind: i32, table: usize, root: u32, maxLen: u32): void {
   let prefix: i32 = -1;
   let code: u32 = 0;
   let idx: usize = 0;
+  // Root entries by doubling: before the codes of length l are stored, the
+  // prefix of 2^(l-1) entries (all shorter codes, replicated) is copied
+  // after itself, so each code ≤ root is stored once, at its reversed code.
+  // Slots of longer codes hold copies of not-yet-written entries until
+  // those codes are stored (a prefix-free code never shares a slot).
+  let size: usize = 1;
   for (let l: u32 = 1; l <= maxLen; l++) {
+    if (l <= root) {
+      memory.copy(table + (size << 2), table, size << 2);
+      size <<= 1;
+    }
     const cnt = countOf(l);
     for (let k: u32 = 0; k < cnt; k++) {
       const se = symbolEntry(kind, load<u16>(SORTED + (idx << 1)));
@@ -148,8 +158,7 @@ function fillEntries(kind: i32, table: usize, root: u32, maxLen: u32): void {
       const rev = reverseBits(code, l);
       code++;
       if (l <= root) {
-        const e = base | (l << 8) | (l + extra);
-        for (let j = rev; j < rootSize; j += 1 << l) store<u32>(table + (<usize>j << 2), e);
+        store<u32>(table + (<usize>rev << 2), base | (l << 8) | (l + extra));
         continue;
       }
       const p = <i32>(rev & (rootSize - 1));
@@ -166,5 +175,9 @@ function fillEntries(kind: i32, table: usize, root: u32, maxLen: u32): void {
       }
     }
     code <<= 1;
+  }
+  while (size < <usize>rootSize) {
+    memory.copy(table + (size << 2), table, size << 2);
+    size <<= 1;
   }
 }

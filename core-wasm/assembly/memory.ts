@@ -35,7 +35,7 @@ export const HISTORY: u32 = 32768;
 export const IN_CAP: u32 = 1 << 20;
 export const IN_SLACK: u32 = 64;
 export const OUT_CAP: u32 = 1 << 20;
-// The fast loop's match copy may write up to 15 bytes past a match; the
+// The fast loop's match copy may write up to 29 bytes past a match; the
 // slack keeps that inside the arena even for the last match before OUT_END.
 export const OUT_SLACK: u32 = 512;
 
