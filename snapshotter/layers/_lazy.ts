@@ -23,7 +23,7 @@ import { ztocSpans, type Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { BackgroundFetcher } from "../fetcher/mod.ts";
 import { mountFuse, type FuseMount } from "../fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "../layerfs/mod.ts";
-import { registryRangeFetcher, SpanManager, type FetchLimiter, type RangeFetcher, type SpanCache } from "../spans/mod.ts";
+import { registryRangeFetcher, SpanManager, type FetchLimiter, type RangeFetcher, type SpanCache, type SpanStats } from "../spans/mod.ts";
 
 export interface LazyLayerOptions {
   ztoc: Ztoc;
@@ -40,17 +40,8 @@ export interface LazyLayerOptions {
   log?: (line: string) => void;
 }
 
-export interface LazyStats {
-  spanCount: number;
-  spansFetched: number;
-  spansFromCache: number;
-  spansRefused: number;
-  bytesFetched: number;
-  fetchRequests: number;
-  fetchErrors: number;
-  uncompressedBytesServed: number;
-  complete: boolean;
-}
+/** The span figures a lazy layer reports (the span manager's, without its own digest and RAM hits). */
+export type LazyStats = Omit<SpanStats, "layerDigest" | "spansFromMemory">;
 
 export interface LazyLayer {
   fuse: FuseMount;

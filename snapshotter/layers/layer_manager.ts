@@ -24,7 +24,7 @@ import type { Repository } from "../../core-wasm/src/registry/mod.ts";
 import { BackgroundFetcher } from "../fetcher/mod.ts";
 import { cleanupStaleMount, type FuseMount } from "../fuse/mod.ts";
 import { DiskSpanCache, FetchLimiter } from "../spans/mod.ts";
-import { mountLazyLayer, type LazyLayer } from "./_lazy.ts";
+import { mountLazyLayer, type LazyLayer, type LazyStats } from "./_lazy.ts";
 import { NotLazyError } from "./not_lazy_error.ts";
 import { resolveImage, type ResolvedImage, type ResolvedLayer, type ResolveImageOptions } from "./resolve_image.ts";
 import { unpackLayer } from "./unpack_layer.ts";
@@ -73,19 +73,8 @@ export interface LayerMountInfo {
   reused?: boolean;
 }
 
-/** Per-layer figures, as `soci mount --stats` prints them. */
-export interface LayerStats extends LayerMountInfo {
-  spanCount: number;
-  spansFetched: number;
-  spansFromCache: number;
-  /** Fetched spans refused for a wrong digest (then fetched again). */
-  spansRefused: number;
-  bytesFetched: number;
-  fetchRequests: number;
-  fetchErrors: number;
-  uncompressedBytesServed: number;
-  complete: boolean;
-}
+/** Per-layer figures, as `soci mount --stats` prints them (span figures as LazyStats). */
+export interface LayerStats extends LayerMountInfo, LazyStats {}
 
 interface Mounted {
   info: LayerMountInfo;
