@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { IMAGES_DIR, readFixtures, ROOT, sha256, type ImageFacts } from "../fakes/fixture_facts.ts";
+import { xorshiftBytes } from "../fakes/pseudo_random.ts";
 
 export { ROOT, sha256 };
 export type { ImageFacts, LayerFacts, ManifestFacts } from "../fakes/fixture_facts.ts";
@@ -232,19 +233,7 @@ export function tarOf(files: TarFile[]): Uint8Array {
 export const gzip = (b: Uint8Array) => new Uint8Array(gzipSync(b, { level: 6 }));
 
 /** Deterministic pseudo-random bytes (xorshift32): incompressible, so gzip stores them. */
-export function noise(n: number, seed = 0x9e3779b9): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export const noise = (n: number, seed = 0x9e3779b9): Uint8Array => xorshiftBytes(n, seed);
 
 export interface HandLayout {
   dir: string;

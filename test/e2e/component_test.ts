@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import zlib from "node:zlib";
+import { xorshiftBytes } from "../fakes/pseudo_random.ts";
 
 const root = process.env.SOCI_REPO_ROOT ?? process.cwd();
 
@@ -32,19 +33,7 @@ function component(): Promise<{ inflate: InflateInterface; component: string }> 
   return loaded;
 }
 
-function pseudoRandom(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const pseudoRandom = xorshiftBytes;
 
 function text(n: number): Uint8Array {
   const words = ["layer", "span", "checkpoint", "zTOC", "digest", "blob", "index", "\n", "usr/lib/", "0644 "];

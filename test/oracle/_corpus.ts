@@ -8,24 +8,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import zlib from "node:zlib";
+import { xorshiftBytes } from "../fakes/pseudo_random.ts";
 
 export const ROOT = process.env.SOCI_REPO_ROOT ?? process.cwd();
 export const FIXTURES = join(ROOT, "test", "fixtures", "upstream");
 
 /** Deterministic pseudo-random bytes (xorshift32). */
-export function randomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export const randomBytes = (n: number, seed: number): Uint8Array => xorshiftBytes(n, seed);
 
 /** Mixed data: tar text, random, runs, short-period patterns. */
 export function sampleData(): Uint8Array {
