@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hyperfine, ratio, ROOT, writeResults } from "../lib.mjs";
+import { hyperfine, ratio, replaceBenchmarksSection, ROOT, writeResults } from "../lib.mjs";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 20;
@@ -64,19 +64,10 @@ const md = writeResults(
 console.log(md);
 
 // Replace (or add) only the "## Binary" section of BENCHMARKS.md.
-const benchMd = join(ROOT, "BENCHMARKS.md");
 const section =
   "## Binary\n\n" +
   `Start-up of \`soci --version\` and artefact sizes; start-up ratios are to \`node -e 0\` in the same hyperfine run (${RUNS} runs, 3 warm-ups). ` +
   "Regenerate with `node bench/binary/run.mjs`; raw data in `bench/results/binary.json`.\n\n" +
   md +
   "\n";
-let text = existsSync(benchMd) ? readFileSync(benchMd, "utf8") : "# Benchmarks\n";
-const start = text.search(/^## Binary\s*$/m);
-if (start === -1) text = text.replace(/\n*$/, "\n\n") + section;
-else {
-  const rest = text.slice(start + 1);
-  const next = rest.search(/^## /m);
-  text = text.slice(0, start) + section + (next === -1 ? "" : "\n" + rest.slice(next));
-}
-writeFileSync(benchMd, text);
+replaceBenchmarksSection("Binary", section);

@@ -21,7 +21,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { hyperfine, peakRss, ratio, ROOT, writeResults } from "../lib.mjs";
+import { hyperfine, peakRss, ratio, replaceBenchmarksSection, ROOT, writeResults } from "../lib.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -158,7 +158,6 @@ if (results.jobs) {
 if (results.layer1g) targets.push(`- 1 GiB layer: peak RSS ${(results.layer1g.peakRss / 2 ** 20).toFixed(0)} MiB (target < 256 MiB: ${verdict(results.layer1g.peakRss < 256 * 2 ** 20)})`);
 
 // Replace (or add) only the "## Convert" section of BENCHMARKS.md.
-const benchMd = join(ROOT, "BENCHMARKS.md");
 const section =
   "## Convert\n\n" +
   `Wall time (hyperfine medians, ${runs} runs, 1 warm-up) of \`dist/soci convert --format oci-dir\` from an OCI layout, against baselines run in the same hyperfine session ` +
@@ -174,13 +173,5 @@ const section =
   "\n\nTargets:\n\n" +
   targets.join("\n") +
   "\n";
-let text = existsSync(benchMd) ? readFileSync(benchMd, "utf8") : "# Benchmarks\n";
-const start = text.search(/^## Convert\s*$/m);
-if (start === -1) text = text.replace(/\n*$/, "\n\n") + section;
-else {
-  const rest = text.slice(start + 1);
-  const next = rest.search(/^## /m);
-  text = text.slice(0, start) + section + (next === -1 ? "" : "\n" + rest.slice(next));
-}
-writeFileSync(benchMd, text);
+replaceBenchmarksSection("Convert", section);
 console.log(targets.join("\n"));
