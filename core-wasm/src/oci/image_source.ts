@@ -18,7 +18,7 @@
  *
  * Not here: the implementations (layout.ts, archive.ts).
  */
-import { Sha256 } from "../bytes/mod.ts";
+import { concatBytes, Sha256 } from "../bytes/mod.ts";
 import { FormatError } from "../errors.ts";
 import type { Descriptor } from "./model.ts";
 
@@ -147,16 +147,6 @@ function checkEnd(h: Sha256, desc: Descriptor, source: string): void {
 /** Collects chunks into one buffer. */
 export async function collectChunks(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of chunks) {
-    parts.push(c);
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  for await (const c of chunks) parts.push(c);
+  return concatBytes(parts);
 }

@@ -27,6 +27,7 @@ import type { CredentialSource } from "./credentials.ts";
 import { isRetryableStatus, networkError, parseDiagnostics, statusError } from "./_errors.ts";
 import { redactHeaders, redactText, redactUrl } from "./redact.ts";
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, sleep, type RetryPolicy } from "./retry.ts";
+import { concatBytes } from "../bytes/mod.ts";
 
 export interface TransportOptions {
   credentials?: CredentialSource;
@@ -145,13 +146,7 @@ export class RegistryResponse {
       if (n > max) throw tooLarge(this.#action, this.method, this.url, n, max);
       chunks.push(c);
     }
-    const out = new Uint8Array(n);
-    let o = 0;
-    for (const c of chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   /** Drops the body (lets the connection be reused or closed). Never throws. */

@@ -22,7 +22,7 @@
  * `maxRetries` times), after checking whether the blob arrived after all —
  * but not when the source stream failed (its own retries are spent).
  */
-import { isDigest } from "../bytes/mod.ts";
+import { concatBytes, isDigest } from "../bytes/mod.ts";
 import { InvalidArgumentError, RegistryError } from "../errors.ts";
 import { hostHeaders, pushScope, repoUrl, withHosts, type RepoContext } from "./_context.ts";
 import { statBlob } from "./blobs.ts";
@@ -176,13 +176,7 @@ async function collect(source: BlobSource, max: number, what: string): Promise<U
     if (n > max) throw new InvalidArgumentError(`Cannot push ${what}: the source is longer than its size ${max}`);
     parts.push(c);
   }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 async function uploadMonolithic(ctx: RepoContext, host: RegistryHost, session: URL, blob: BlobRef, source: BlobSource, action: string): Promise<void> {
