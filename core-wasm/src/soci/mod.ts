@@ -39,3 +39,15 @@ export { convertImage, noIndexNotice, rewriteManifest, type ConvertOptions, type
 export { createSociIndexes, type CreatedIndex, type CreateOptions, type CreateResult } from "./create.ts";
 export { verifySociImage, verifySociImageReport } from "./verify.ts";
 export { recordConversion, recordCreation, type RecordMeta } from "./store_records.ts";
+export {
+  buildPrefetchArtifacts,
+  cleanPrefetchPath,
+  encodePrefetchArtifact,
+  mergePrefetchSpans,
+  parsePrefetchArtifact,
+  parsePrefetchFilesJson,
+  prefetchDescriptor,
+  PREFETCH_ARTIFACT_VERSION,
+  type PrefetchArtifact,
+  type PrefetchSpan,
+} from "./prefetch.ts";
