@@ -73,8 +73,19 @@ export { OPCODE_TABLE } from "./opcodes.ts";
 
 /** Requests being handled, by unique, so INTERRUPT can find them. */
 interface Pending {
-  controller: AbortController;
+  /** Made on first use: most handlers never look at their signal, and one per request costs (profiled). */
+  controller: AbortController | null;
   interrupted: boolean;
+}
+
+/** The signal of `p`'s request, made on demand; already aborted if the request was interrupted or cannot be answered. */
+function signalOf(p: Pending | null, serverDestroyed: boolean): AbortSignal {
+  if (p === null) return AbortSignal.abort();
+  if (p.controller === null) {
+    p.controller = new AbortController();
+    if (p.interrupted || serverDestroyed) p.controller.abort();
+  }
+  return p.controller.signal;
 }
 
 export class FuseServer {
@@ -148,11 +159,14 @@ export class FuseServer {
       return;
     }
     const body = new ByteReader(buf.subarray(S.IN_HEADER_SIZE, buf.length - extBytes));
-    const pending: Pending | null = canReply ? { controller: new AbortController(), interrupted: false } : null;
+    const pending: Pending | null = canReply ? { controller: null, interrupted: false } : null;
     if (pending) this.#pending.set(h.unique, pending);
+    const destroyed = (): boolean => this.#destroyed;
     const ctx: RequestContext = {
       unique: h.unique, nodeid: h.nodeid, uid: h.uid, gid: h.gid, pid: h.pid,
-      signal: pending?.controller.signal ?? AbortSignal.abort(),
+      get signal() {
+        return signalOf(pending, destroyed());
+      },
     };
     let reply: Uint8Array | ReplyParts | null;
     try {
@@ -233,7 +247,7 @@ export class FuseServer {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    for (const p of this.#pending.values()) p.controller.abort();
+    for (const p of this.#pending.values()) p.controller?.abort();
     this.fs.destroy?.();
   }
 
@@ -246,7 +260,7 @@ export class FuseServer {
     const p = this.#pending.get(unique);
     if (p === undefined) return null;
     p.interrupted = true;
-    p.controller.abort();
+    p.controller?.abort();
     return null;
   }
 }
