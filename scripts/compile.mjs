@@ -27,8 +27,12 @@ export function compile({ force = false } = {}) {
   const tmp = `${BINARY}.${process.pid}.tmp`;
   try {
     // The bundle is already minified; --compile embeds it with the Bun runtime.
+    // --bytecode embeds JavaScriptCore bytecode as well, so start-up skips
+    // parsing the 0.9 MB bundle: `dist/soci --version` 46 → 16 ms, a
+    // debian-minbase convert 440 → 400 ms (hyperfine, 2026-11-27). It is tied
+    // to the embedded runtime's version, which --compile pins anyway.
     // BUN_INSTALL_CACHE_DIR etc. are left alone; no network is needed for the host target.
-    execFileSync(BUN, ["build", "--compile", "--target=bun", BUNDLE, "--outfile", tmp], {
+    execFileSync(BUN, ["build", "--compile", "--bytecode", "--format=esm", "--target=bun", BUNDLE, "--outfile", tmp], {
       cwd: root,
       stdio: ["ignore", "ignore", "inherit"],
     });
