@@ -3,6 +3,9 @@
  * per-layer lines of formats §11.2 (in completion order, as upstream prints
  * them), byte progress per layer, warnings and the no-index notice, then a
  * summary; `--quiet` keeps only the resulting digests, `--json` one document.
+ * Prefetch artifacts (formats §9.6) get upstream's `Created prefetch artifact
+ * for layer …` line each; a prefetch path found in no indexed layer is a
+ * warning on stderr (also under --json, where it is listed too).
  *
  * zTOCs are built `--jobs` at a time: on this thread plus jobs − 1 worker
  * threads when the program can serve as its own worker (`ctx.workerUrl`, set
@@ -22,6 +25,7 @@ import {
   type IndexBuildOptions,
   type LayerResult,
   type Notice,
+  type PrefetchArtifact,
 } from "../../core-wasm/src/soci/mod.ts";
 import { LocalStore } from "../../core-wasm/src/store/mod.ts";
 import { reusedFileChunks, startBlobHashHelper, ZtocWorkerPool, type BlobHashHelper } from "../../core-wasm/src/workers/mod.ts";
@@ -113,6 +117,7 @@ function indexOptions(ctx: Context, b: BuildFlags, store: LocalStore, build: Bui
     optimizations: b.optimizations,
     jobs: b.jobs,
     force: b.force,
+    ...(b.prefetchPaths.length > 0 ? { prefetchPaths: b.prefetchPaths } : {}),
     platforms: b.platforms,
     allPlatforms: b.allPlatforms,
     buildLayerZtoc: build,
@@ -135,6 +140,21 @@ function layerJson(r: LayerResult): Record<string, unknown> {
 
 function descJson(d: Descriptor): Record<string, unknown> {
   return { mediaType: d.mediaType, digest: d.digest, size: d.size };
+}
+
+function prefetchJson(artifacts: PrefetchArtifact[]): Record<string, unknown>[] {
+  return artifacts.map((a) => ({ layer: a.layerDigest, ...descJson(a.descriptor), spans: a.spans.map((s) => ({ startSpan: s.startSpan, endSpan: s.endSpan })) }));
+}
+
+/**
+ * The prefetch lines of one platform: one `Created prefetch artifact …` line
+ * per artifact (stdout, not under --quiet/--json), one warning per path
+ * found in no indexed layer (stderr, always). `tag` names the platform when
+ * several were indexed.
+ */
+function printPrefetch(ctx: Context, p: { prefetch: PrefetchArtifact[]; prefetchWarnings: string[] }, tag: string): void {
+  for (const a of p.prefetch) ctx.out.info(`Created prefetch artifact for layer ${a.layerDigest}: ${a.descriptor.digest}`);
+  for (const w of p.prefetchWarnings) ctx.out.warn(`${w}${tag}`);
 }
 
 function printNotice(ctx: Context, notice: Notice | undefined): void {
@@ -191,6 +211,8 @@ async function convertTo(ctx: Context, req: ConvertRequest, location: string): P
     });
     progress.close();
     const records = await recordConversion(store, result, { imageRef: dst.ref, spanSize: req.build.spanSize });
+    const several = result.platforms.length > 1;
+    for (const p of result.platforms) printPrefetch(ctx, p, several ? ` (${formatPlatform(p.platform)})` : "");
     if (out.json) {
       out.printJson({
         image: descJson(result.descriptor),
@@ -202,6 +224,8 @@ async function convertTo(ctx: Context, req: ConvertRequest, location: string): P
           imageManifest: p.imageManifest.digest,
           sociIndex: p.sociIndex ? descJson(p.sociIndex.descriptor) : null,
           layers: p.layers.map(layerJson),
+          prefetch: prefetchJson(p.prefetch),
+          warnings: p.prefetchWarnings,
         })),
         indexesRecorded: records.map((r) => r.digest),
         ...(result.notice ? { notice: result.notice } : {}),
@@ -233,6 +257,8 @@ export async function runCreate(ctx: Context, req: CreateRequest): Promise<void>
     const result = await createSociIndexes(source, indexOptions(ctx, req.build, store, builder.build, progress));
     progress.close();
     const records = await recordCreation(store, result, { imageRef: imageRefOf(ctx, req.image), spanSize: req.build.spanSize });
+    const several = result.indexes.length > 1;
+    for (const x of result.indexes) printPrefetch(ctx, x, several ? ` (${formatPlatform(x.platform)})` : "");
     if (out.json) {
       out.printJson({
         image: descJson(result.image),
@@ -241,6 +267,8 @@ export async function runCreate(ctx: Context, req: CreateRequest): Promise<void>
           imageManifest: x.imageManifest.digest,
           sociIndex: x.sociIndex ? descJson(x.sociIndex.descriptor) : null,
           layers: x.layers.map(layerJson),
+          prefetch: prefetchJson(x.prefetch),
+          warnings: x.prefetchWarnings,
         })),
         indexesRecorded: records.map((r) => r.digest),
         ...(result.notice ? { notice: result.notice } : {}),

@@ -7,8 +7,16 @@
  *
  * Prints the per-layer lines of formats §11.2, then the converted image's
  * index digest; `--quiet` prints only that digest; `--json` one document.
+ *
+ * Also owns the build flags shared with `create`, including the prefetch
+ * paths of formats §9.6 (`--prefetch-file`, repeatable, never split on
+ * commas since paths may hold them; `--prefetch-files-json FILE`, read and
+ * checked before anything is opened or written).
  */
-import { UsageError } from "../../core-wasm/src/errors.ts";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { InvalidArgumentError, NotFoundError, UsageError } from "../../core-wasm/src/errors.ts";
+import { parsePrefetchFilesJson } from "../../core-wasm/src/soci/mod.ts";
 import { boolFlag, choiceFlag, intFlag, listFlag, stringFlag, type CommandSpec, type Context, type Flags, type OptionSpec } from "../command.ts";
 import { BUILD_TOOL_IDENTIFIER } from "../version.ts";
 import { runConvert } from "./_build.ts";
@@ -28,6 +36,8 @@ export const BUILD_OPTIONS: OptionSpec[] = [
   { flags: "--build-tool-identifier <id>", description: "Build tool written into zTOCs and indexes", defaultText: BUILD_TOOL_IDENTIFIER },
   { flags: "--jobs <n>", description: "Layers indexed in parallel", defaultText: "logical CPUs" },
   { flags: "-f, --force", description: "Rebuild zTOCs even if the store has them" },
+  { flags: "--prefetch-file <path>", description: "(Experimental) A file in the image whose spans a snapshotter fetches before the layer is ready (repeatable)" },
+  { flags: "--prefetch-files-json <file>", description: '(Experimental) A JSON file holding an array of such paths, e.g. ["/app/main.py", "/usr/bin/python3"]' },
 ];
 
 /** The checked build options, as the core wants them. */
@@ -40,9 +50,49 @@ export interface BuildFlags {
   buildToolIdentifier: string;
   jobs: number;
   force: boolean;
+  /** `--prefetch-file` values, then the paths of `--prefetch-files-json`, as given. */
+  prefetchPaths: string[];
 }
 
-export function parseBuildFlags(ctx: Context, flags: Flags): BuildFlags {
+/** The values of a repeatable flag that takes paths: as given, trimmed, empty ones dropped (no comma splitting). */
+function pathFlag(flags: Flags, key: string, flag: string): string[] {
+  const v = flags[key];
+  if (v === undefined) return [];
+  const out: string[] = [];
+  for (const r of Array.isArray(v) ? v : [v]) {
+    if (typeof r === "boolean") throw new UsageError(`Cannot use ${flag}: a value is required`);
+    const t = String(r).trim();
+    if (t !== "") out.push(t);
+  }
+  return out;
+}
+
+/**
+ * The prefetch paths (formats §9.6). The `--prefetch-files-json` file is read
+ * here: a missing, unreadable or malformed file is an error naming it.
+ */
+async function prefetchPaths(ctx: Context, flags: Flags): Promise<string[]> {
+  const paths = pathFlag(flags, "prefetchFile", "--prefetch-file");
+  const files = pathFlag(flags, "prefetchFilesJson", "--prefetch-files-json");
+  if (files.length > 1) throw new UsageError("Cannot use --prefetch-files-json more than once", { hint: "Put all paths into one JSON array" });
+  if (files.length === 1) {
+    const file = resolve(ctx.cwd, files[0]);
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const hint = 'Pass a JSON file holding an array of paths, e.g. ["/app/main.py"]';
+      if (code === "ENOENT") throw new NotFoundError(`Cannot read prefetch file list ${file}: no such file`, { hint });
+      throw new InvalidArgumentError(`Cannot read prefetch file list ${file}: ${(e as Error).message}`, { hint, cause: e });
+    }
+    paths.push(...parsePrefetchFilesJson(text, file));
+  }
+  return paths;
+}
+
+/** The checked build options (async: `--prefetch-files-json` is read). */
+export async function parseBuildFlags(ctx: Context, flags: Flags): Promise<BuildFlags> {
   const optimizations = listFlag(flags, "optimizations", "--optimizations");
   for (const o of optimizations) {
     if (!(OPTIMIZATIONS as readonly string[]).includes(o)) {
@@ -64,6 +114,7 @@ export function parseBuildFlags(ctx: Context, flags: Flags): BuildFlags {
     buildToolIdentifier: id,
     jobs: intFlag(flags, "jobs", "--jobs", ctx.cpus, 1),
     force: boolFlag(flags, "force"),
+    prefetchPaths: await prefetchPaths(ctx, flags),
   };
 }
 
@@ -80,10 +131,11 @@ export const convertCommand: CommandSpec = {
     "soci convert ./image-layout ./image-soci.tar",
     "soci convert registry.example/app:1 registry.example/app:1-soci",
     "soci convert --format oci-dir --min-layer-size 0 -p linux/amd64,linux/arm64 ./in ./out",
+    "soci convert --prefetch-file /app/main.py --prefetch-file /usr/bin/python3 ./in registry.example/app:1-soci",
   ],
   async run(ctx, args, flags) {
     const [src, dst] = args as string[];
-    const build = parseBuildFlags(ctx, flags);
+    const build = await parseBuildFlags(ctx, flags);
     const format = choiceFlag(flags, "format", "--format", FORMATS, "oci-archive");
     await runConvert(ctx, { src, dst, format, build });
   },

@@ -17,6 +17,6 @@ export const createCommand: CommandSpec = {
   examples: ["soci create ./image-layout", "soci create --min-layer-size 0 --all-platforms ./image.tar"],
   async run(ctx, args, flags) {
     const [image] = args as string[];
-    await runCreate(ctx, { image, build: parseBuildFlags(ctx, flags) });
+    await runCreate(ctx, { image, build: await parseBuildFlags(ctx, flags) });
   },
 };

@@ -2,7 +2,9 @@
  * `soci verify IMAGE` (ours; no upstream equivalent): checks a SOCI-enabled
  * image (an OCI layout directory or tar) end to end — every SOCI index is
  * canonical JSON, points at the right manifest, and each zTOC decodes, matches
- * its layer's size and span digests and describes the layer's tar entries.
+ * its layer's size and span digests and describes the layer's tar entries,
+ * and each prefetch artifact (formats §9.6) is intact, parses, and names
+ * spans of a layer that has a zTOC in its index.
  * Prints one line per checked item and a summary; exits 1 on any failure.
  */
 import type { CommandSpec } from "../command.ts";

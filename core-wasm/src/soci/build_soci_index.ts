@@ -23,13 +23,20 @@
  * reported as such), the blob is read once more with the source's own check,
  * so it fails the build with the source's error rather than skipping the layer.
  *
- * Not here: where blobs are written (the caller gets the zTOC bytes).
+ * Prefetch artifacts (§9.6): with `prefetchPaths`, once the zTOCs are
+ * built or reused, prefetch.ts turns the paths into one artifact per layer
+ * over the layers that got a zTOC (layer order); their descriptors follow the
+ * zTOC descriptors in the index (§9.4) and their blobs are returned beside
+ * the zTOC blobs. No paths: no artifacts, the index is unchanged.
+ *
+ * Not here: where blobs are written (the caller gets the zTOC and artifact bytes).
  */
 import { sha256Digest } from "../bytes/mod.ts";
 import { FormatError, InvalidArgumentError, SociError } from "../errors.ts";
 import type { BlobLocation, Descriptor, ImageSource, Manifest } from "../oci/mod.ts";
 import { buildZtoc, decodeZtoc, isBlobMismatch, type BuildZtocOptions, type BuiltZtoc, type Ztoc } from "../ztoc/mod.ts";
 import { selectLayer } from "./layer_selection.ts";
+import { buildPrefetchArtifacts, type PrefetchArtifact } from "./prefetch.ts";
 import { buildSociIndex, DEFAULT_BUILD_TOOL_IDENTIFIER, type BuiltSociIndex, type SociIndexVersion, type ZtocLayer } from "./soci_index.ts";
 
 /**
@@ -52,6 +59,8 @@ export interface IndexBuildOptions {
   /** A stored zTOC for (layer, span size) to reuse (formats §9.7); null → build. Ignored with `force`. */
   findZtoc?(layerDigest: string, spanSize: number): Promise<Uint8Array | null>;
   force?: boolean;
+  /** Paths to prefetch (formats §9.6: `--prefetch-file`, `--prefetch-files-json`); none → no artifacts. */
+  prefetchPaths?: readonly string[];
   /** Called as each layer finishes (completion order); the result lists are in layer order. */
   onLayer?(result: LayerResult): void;
 }
@@ -88,6 +97,12 @@ export interface ManifestIndexBuild {
   index: BuiltSociIndex | null;
   /** Layer digests whose blobs were read whole and matched their descriptors in this build. */
   verifiedBlobs: Set<string>;
+  /** Prefetch artifacts in index order (bottom to top); empty without `prefetchPaths`. */
+  prefetch: PrefetchArtifact[];
+  /** Prefetch artifact blobs by digest, to be stored with the index (media type `MEDIA_TYPE_SOCI_PREFETCH`). */
+  prefetchBlobs: Map<string, Uint8Array>;
+  /** One line per prefetch path found in no indexed layer. */
+  prefetchWarnings: string[];
 }
 
 /** Runs `tasks` with at most `jobs` at once; rejects with the first failure after all started tasks settle. */
@@ -247,8 +262,15 @@ export async function buildIndexForManifest(
       ztocs.set(r.ztocDigest, outcome.ztoc);
     }
   }
-  const index = ztocLayers.length === 0 ? null : buildSociIndex({ version, ztocs: ztocLayers, buildToolIdentifier: tool, ...(subject ? { subject } : {}) });
-  return { layers, ztocBlobs, ztocs, index, verifiedBlobs };
+  const paths = opts.prefetchPaths ?? [];
+  const { artifacts: prefetch, warnings: prefetchWarnings } =
+    paths.length === 0 ? { artifacts: [], warnings: [] } : buildPrefetchArtifacts(paths, ztocLayers.map((z) => ({ layerDigest: z.layer.digest, ztoc: ztocs.get(z.ztocDigest)! })));
+  const prefetchBlobs = new Map(prefetch.map((a) => [a.descriptor.digest, a.bytes]));
+  const index =
+    ztocLayers.length === 0
+      ? null
+      : buildSociIndex({ version, ztocs: ztocLayers, ...(prefetch.length > 0 ? { prefetch: prefetch.map((a) => a.descriptor) } : {}), buildToolIdentifier: tool, ...(subject ? { subject } : {}) });
+  return { layers, ztocBlobs, ztocs, index, verifiedBlobs, prefetch, prefetchBlobs, prefetchWarnings };
 }
 
 /** Reads `layer` through the source's digest and size check; throws what the source throws. */

@@ -14,7 +14,8 @@
  *   5. replace the SOCI descriptor whose platform strictly matches, in place,
  *      or append it;
  *   6. encode the index and write everything reachable to the sink, blobs
- *      before the manifests naming them, then the root.
+ *      (zTOCs, prefetch artifacts §9.6, layers) before the manifests naming
+ *      them, then the root.
  *
  * Small images (policy): when no layer reaches the minimum size, or every
  * layer is skipped, upstream fails. We still write a valid converted image
@@ -39,6 +40,7 @@ import {
   MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_MANIFEST,
   MEDIA_TYPE_SOCI_INDEX_V2,
+  MEDIA_TYPE_SOCI_PREFETCH,
   parseManifest,
   type Descriptor,
   type ImageSink,
@@ -48,6 +50,7 @@ import {
 } from "../oci/mod.ts";
 import { planImage, type PlanOptions } from "./plan_image.ts";
 import { buildIndexForManifest, type IndexBuildOptions, type LayerResult } from "./build_soci_index.ts";
+import type { PrefetchArtifact } from "./prefetch.ts";
 import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, type BuiltSociIndex } from "./soci_index.ts";
 
 export interface ConvertOptions extends IndexBuildOptions, PlanOptions {
@@ -65,6 +68,11 @@ export interface PlatformResult {
   /** null when every layer was skipped. */
   sociIndex: BuiltSociIndex | null;
   ztocBlobs: Map<string, Uint8Array>;
+  /** Prefetch artifacts listed in `sociIndex` (bottom to top), and their blobs by digest. */
+  prefetch: PrefetchArtifact[];
+  prefetchBlobs: Map<string, Uint8Array>;
+  /** Prefetch paths found in no indexed layer of this platform. */
+  prefetchWarnings: string[];
 }
 
 export interface Notice {
@@ -174,6 +182,7 @@ async function convertInto(source: ImageSource, sink: ImageSink, opts: ConvertOp
     if (build.index === null) continue;
     anyIndex = true;
     for (const [digest, bytes] of build.ztocBlobs) await sink.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
+    for (const [digest, bytes] of build.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
     await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES);
     await sink.putBlob(build.index.descriptor, build.index.bytes);
   }
@@ -208,7 +217,17 @@ async function convertInto(source: ImageSource, sink: ImageSink, opts: ConvertOp
   const platforms: PlatformResult[] = [];
   for (const { target, build } of built) {
     const imageManifest = newManifests.get(target.entry)!;
-    platforms.push({ platform: target.platform, sourceManifest: target.descriptor, imageManifest, layers: build.layers, sociIndex: build.index, ztocBlobs: build.ztocBlobs });
+    platforms.push({
+      platform: target.platform,
+      sourceManifest: target.descriptor,
+      imageManifest,
+      layers: build.layers,
+      sociIndex: build.index,
+      ztocBlobs: build.ztocBlobs,
+      prefetch: build.prefetch,
+      prefetchBlobs: build.prefetchBlobs,
+      prefetchWarnings: build.prefetchWarnings,
+    });
     if (build.index === null) continue;
     const d: Descriptor = {
       ...build.index.descriptor,

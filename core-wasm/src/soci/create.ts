@@ -2,18 +2,19 @@
  * `soci create` (formats §11.2): one SOCI index v1 per platform, attached to
  * the platform's image manifest through `subject` (as found in the source:
  * media type, digest, size). The image itself is not changed; the zTOCs, the
- * `{}` config and the indexes go to `sink` when one is given (the local
- * store), without setting a root.
+ * prefetch artifacts (formats §9.6), the `{}` config and the indexes go to
+ * `sink` when one is given (the local store), without setting a root.
  *
  * A platform whose layers are all skipped gets no index; when no platform
  * gets one the result carries a notice instead of failing (see convert.ts).
  *
  * Not here: records (store_records.ts), pushing (registry/).
  */
-import type { Descriptor, ImageSink, ImageSource, Platform } from "../oci/mod.ts";
+import { MEDIA_TYPE_SOCI_PREFETCH, type Descriptor, type ImageSink, type ImageSource, type Platform } from "../oci/mod.ts";
 import { planImage, type PlanOptions } from "./plan_image.ts";
 import { buildIndexForManifest, type IndexBuildOptions, type LayerResult } from "./build_soci_index.ts";
 import { noIndexNotice, type Notice } from "./convert.ts";
+import type { PrefetchArtifact } from "./prefetch.ts";
 import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, type BuiltSociIndex } from "./soci_index.ts";
 
 export interface CreateOptions extends IndexBuildOptions, PlanOptions {}
@@ -25,6 +26,11 @@ export interface CreatedIndex {
   layers: LayerResult[];
   sociIndex: BuiltSociIndex | null;
   ztocBlobs: Map<string, Uint8Array>;
+  /** Prefetch artifacts listed in `sociIndex` (bottom to top), and their blobs by digest. */
+  prefetch: PrefetchArtifact[];
+  prefetchBlobs: Map<string, Uint8Array>;
+  /** Prefetch paths found in no indexed layer of this platform. */
+  prefetchWarnings: string[];
 }
 
 export interface CreateResult {
@@ -43,10 +49,20 @@ export async function createSociIndexes(source: ImageSource, opts: CreateOptions
     const build = await buildIndexForManifest(source, target.manifest, "v1", opts, subject);
     if (sink && build.index !== null) {
       for (const [digest, bytes] of build.ztocBlobs) await sink.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
+      for (const [digest, bytes] of build.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
       await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES);
       await sink.putBlob(build.index.descriptor, build.index.bytes);
     }
-    indexes.push({ platform: target.platform, imageManifest: subject, layers: build.layers, sociIndex: build.index, ztocBlobs: build.ztocBlobs });
+    indexes.push({
+      platform: target.platform,
+      imageManifest: subject,
+      layers: build.layers,
+      sociIndex: build.index,
+      ztocBlobs: build.ztocBlobs,
+      prefetch: build.prefetch,
+      prefetchBlobs: build.prefetchBlobs,
+      prefetchWarnings: build.prefetchWarnings,
+    });
   }
   const result: CreateResult = { image: plan.root.descriptor, indexes };
   if (indexes.every((x) => x.sociIndex === null)) result.notice = noIndexNotice(indexes.flatMap((x) => x.layers), opts.minLayerSize);

@@ -1,12 +1,13 @@
 /**
  * Puts the artifacts of a `convert` or `create` into the local store and
- * records them (formats §11): the zTOC blobs, the `{}` config and each SOCI
- * index, then one record per zTOC and per index. Blobs first, records last,
+ * records them (formats §11): the zTOC blobs, the prefetch artifact blobs
+ * (§9.6), the `{}` config and each SOCI index, then one record per zTOC and
+ * per index (artifacts have no record of their own: the index lists them). Blobs first, records last,
  * so a crash never leaves a record without its blob.
  *
  * Not here: the store's files (store/).
  */
-import { formatPlatform, MEDIA_TYPE_OCI_MANIFEST, type Descriptor, type Platform } from "../oci/mod.ts";
+import { formatPlatform, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_SOCI_PREFETCH, type Descriptor, type Platform } from "../oci/mod.ts";
 import type { IndexRecord, LayerZtoc, LocalStore, ZtocRecord } from "../store/mod.ts";
 import type { LayerResult } from "./build_soci_index.ts";
 import type { ConvertResult } from "./convert.ts";
@@ -20,6 +21,7 @@ interface Entry {
   layers: LayerResult[];
   sociIndex: BuiltSociIndex | null;
   ztocBlobs: Map<string, Uint8Array>;
+  prefetchBlobs: Map<string, Uint8Array>;
 }
 
 export interface RecordMeta {
@@ -37,6 +39,7 @@ async function record(store: LocalStore, entries: Entry[], imageDigest: string, 
   for (const e of entries) {
     if (e.sociIndex === null) continue;
     for (const [digest, bytes] of e.ztocBlobs) await store.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
+    for (const [digest, bytes] of e.prefetchBlobs) await store.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
     await store.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: 2 }, EMPTY_CONFIG_BYTES);
     await store.putBlob(e.sociIndex.descriptor, e.sociIndex.bytes);
     const layers: LayerZtoc[] = [];
@@ -68,12 +71,12 @@ async function record(store: LocalStore, entries: Entry[], imageDigest: string, 
 
 /** Stores and records the v2 indexes of a conversion; returns the index records written. */
 export function recordConversion(store: LocalStore, result: ConvertResult, meta: RecordMeta): Promise<IndexRecord[]> {
-  const entries: Entry[] = result.platforms.map((p) => ({ version: "v2", platform: p.platform, manifest: p.imageManifest, layers: p.layers, sociIndex: p.sociIndex, ztocBlobs: p.ztocBlobs }));
+  const entries: Entry[] = result.platforms.map((p) => ({ version: "v2", platform: p.platform, manifest: p.imageManifest, layers: p.layers, sociIndex: p.sociIndex, ztocBlobs: p.ztocBlobs, prefetchBlobs: p.prefetchBlobs }));
   return record(store, entries, result.descriptor.digest, meta);
 }
 
 /** Stores and records the v1 indexes of a `create`; returns the index records written. */
 export function recordCreation(store: LocalStore, result: CreateResult, meta: RecordMeta): Promise<IndexRecord[]> {
-  const entries: Entry[] = result.indexes.map((x) => ({ version: "v1", platform: x.platform, manifest: x.imageManifest, layers: x.layers, sociIndex: x.sociIndex, ztocBlobs: x.ztocBlobs }));
+  const entries: Entry[] = result.indexes.map((x) => ({ version: "v1", platform: x.platform, manifest: x.imageManifest, layers: x.layers, sociIndex: x.sociIndex, ztocBlobs: x.ztocBlobs, prefetchBlobs: x.prefetchBlobs }));
   return record(store, entries, result.image.digest, meta);
 }

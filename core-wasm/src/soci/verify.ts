@@ -18,8 +18,12 @@
  * Each zTOC is present, parses, indexes a layer of that manifest (media type
  * and span size annotations agree), has `compressed_archive_size` equal to
  * the layer size, and its span digests match the layer bytes (each layer is
- * streamed once). Each annotated image manifest is OCI-typed, its descriptor
- * carries its own annotations, and its index is listed.
+ * streamed once). Each prefetch artifact (§9.6) is present with its digest
+ * and size, parses (version "1.0", ranges of span ids), names a layer that
+ * has a zTOC in the same index, asks for no span beyond that zTOC's last,
+ * and is listed after the zTOCs in layer order (§9.4). Each annotated image
+ * manifest is OCI-typed, its descriptor carries its own annotations, and its
+ * index is listed.
  *
  * Not here: mounting or extracting files (snapshotter).
  */
@@ -46,7 +50,8 @@ import {
   type Manifest,
 } from "../oci/mod.ts";
 import { decodeZtoc, ztocSpans, type Ztoc } from "../ztoc/mod.ts";
-import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, parseSociIndex } from "./soci_index.ts";
+import { parsePrefetchArtifact } from "./prefetch.ts";
+import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, parseSociIndex, type ParsedSociIndex } from "./soci_index.ts";
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -177,33 +182,86 @@ export async function verifySociImageReport(source: ImageSource): Promise<{ prob
     const m = await loadManifest(imageEntry);
     if (!m) continue;
     if (m.annotations?.[ANNOTATION_INDEX_DIGEST] !== d.digest) problems.push(`${where}: manifest ${target} does not name it in ${ANNOTATION_INDEX_DIGEST}`);
-    for (const zd of parsed.ztocs) problems.push(...(await checkZtoc(source, zd, m, where)));
+    const spanCounts = new Map<string, number>();
+    for (const zd of parsed.ztocs) {
+      const checked = await checkZtoc(source, zd, m, where);
+      problems.push(...checked.problems);
+      if (checked.layerDigest !== undefined && checked.spanCount !== undefined) spanCounts.set(checked.layerDigest, checked.spanCount);
+    }
+    problems.push(...(await checkPrefetch(source, parsed, m, spanCounts, where)));
   }
   if (sociCount === 0) problems.push("the image index lists no SOCI index v2");
   return { problems, sociIndexes: sociCount };
 }
 
-async function checkZtoc(source: ImageSource, zd: Descriptor, m: Manifest, where: string): Promise<string[]> {
+/** The problems of one zTOC; with the layer it indexes and its span count when it decodes. */
+async function checkZtoc(source: ImageSource, zd: Descriptor, m: Manifest, where: string): Promise<{ problems: string[]; layerDigest?: string; spanCount?: number }> {
   const out: string[] = [];
   const w = `${where}: zTOC ${zd.digest}`;
   const layerDigest = zd.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST];
   const layer = m.layers.find((l) => l.digest === layerDigest);
-  if (layer === undefined) return [`${w}: indexes layer ${layerDigest ?? "(no annotation)"}, which is not a layer of its manifest`];
+  if (layer === undefined) return { problems: [`${w}: indexes layer ${layerDigest ?? "(no annotation)"}, which is not a layer of its manifest`] };
   if (zd.annotations?.[ANNOTATION_IMAGE_LAYER_MEDIA_TYPE] !== layer.mediaType) out.push(`${w}: layer media type annotation differs from the layer's ${JSON.stringify(layer.mediaType)}`);
   let z: Ztoc;
   try {
     z = decodeZtoc(await source.readBlob(zd, 1 << 30));
   } catch (e) {
-    return [...out, `${w}: ${message(e)}`];
+    return { problems: [...out, `${w}: ${message(e)}`] };
   }
   if (z.compressedArchiveSize !== layer.size) out.push(`${w}: compressed_archive_size ${z.compressedArchiveSize} differs from the layer size ${layer.size}`);
+  let spanCount: number | undefined;
   try {
-    const spanSize = String(ztocSpans(z).spanSize);
+    const spans = ztocSpans(z);
+    spanCount = spans.table.spanCount;
+    const spanSize = String(spans.spanSize);
     if (zd.annotations?.[ANNOTATION_SPAN_SIZE] !== spanSize) out.push(`${w}: span-size annotation ${JSON.stringify(zd.annotations?.[ANNOTATION_SPAN_SIZE])} differs from the zinfo's ${spanSize}`);
     const bad = await badSpans(z, source.openBlob(layer));
     if (bad.length > 0) out.push(`${w}: span digests ${bad.slice(0, 10).join(", ")}${bad.length > 10 ? ", …" : ""} do not match layer ${layer.digest}`);
   } catch (e) {
     out.push(`${w}: ${message(e)}`);
+  }
+  return { problems: out, layerDigest: layer.digest, ...(spanCount !== undefined ? { spanCount } : {}) };
+}
+
+/** Prefetch artifacts are small JSON documents; anything larger is not one. */
+const MAX_PREFETCH_SIZE = 1 << 24;
+
+/**
+ * The problems of the index's prefetch artifacts (formats §9.6, §9.4);
+ * `spanCounts` = span count per layer digest of the zTOCs that decoded.
+ */
+async function checkPrefetch(source: ImageSource, parsed: ParsedSociIndex, m: Manifest, spanCounts: ReadonlyMap<string, number>, where: string): Promise<string[]> {
+  const out: string[] = [];
+  const all = parsed.manifest.layers;
+  const lastZtoc = all.reduce((n, d, i) => (parsed.ztocs.includes(d) ? i : n), -1);
+  let previous = -1;
+  for (const pd of parsed.prefetch) {
+    const w = `${where}: prefetch artifact ${pd.digest}`;
+    const at = all.indexOf(pd);
+    if (at < lastZtoc) out.push(`${w}: listed at position ${at}, before zTOC descriptor ${lastZtoc} (prefetch descriptors follow the zTOCs)`);
+    const layerDigest = pd.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST];
+    const layerAt = m.layers.findIndex((l) => l.digest === layerDigest);
+    if (layerDigest === undefined) out.push(`${w}: its descriptor has no ${ANNOTATION_IMAGE_LAYER_DIGEST} annotation`);
+    else if (layerAt < 0) out.push(`${w}: names layer ${layerDigest}, which is not a layer of its manifest`);
+    else if (!parsed.ztocs.some((z) => z.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST] === layerDigest)) out.push(`${w}: names layer ${layerDigest}, which has no zTOC in this index`);
+    else {
+      if (layerAt < previous) out.push(`${w}: listed out of layer order (its layer ${layerDigest} is below the previous artifact's)`);
+      previous = layerAt;
+    }
+    let spans;
+    try {
+      spans = parsePrefetchArtifact(await source.readBlob(pd, MAX_PREFETCH_SIZE), pd.digest);
+    } catch (e) {
+      out.push(`${w}: ${message(e)}`);
+      continue;
+    }
+    const count = layerDigest === undefined ? undefined : spanCounts.get(layerDigest);
+    if (count === undefined) continue; // no usable zTOC: reported above or by the zTOC check
+    const beyond = spans.filter((s) => s.endSpan > count - 1);
+    if (beyond.length > 0) {
+      const list = beyond.slice(0, 5).map((s) => `[${s.startSpan}, ${s.endSpan}]`).join(", ");
+      out.push(`${w}: span range${beyond.length === 1 ? "" : "s"} ${list}${beyond.length > 5 ? ", …" : ""} go${beyond.length === 1 ? "es" : ""} beyond span ${count - 1}, the last of layer ${layerDigest}'s zTOC`);
+    }
   }
   return out;
 }
