@@ -6,6 +6,12 @@
  * Our extensions: `[directory_cache] max_cache_bytes` (span cache budget per
  * layer, default 1 GiB) and `[registry] config_path` = a containerd hosts.toml directory
  * (mirrors, plain-http endpoints). Loopback registries always use plain HTTP.
+ * `[prefetch] enable` (default false) and `max_concurrency` (default 0 =
+ * unlimited; a non-negative integer) act on the SOCI index's prefetch
+ * artifacts (formats §9.6): a lazily mounted layer's listed spans are fetched
+ * before the layer is reported ready; `max_concurrency` bounds how many of one
+ * layer's span ranges are fetched at once (the registry's range-request limit
+ * applies on top).
  *
  * A missing file at the default path means defaults; a missing file that was
  * asked for explicitly is an error.
@@ -42,6 +48,8 @@ export interface SnapshotterConfig {
   pullModes: { sociV1: { enable: boolean }; sociV2: { enable: boolean }; parallelPullUnpack: { enable: boolean } };
   resolver: { hosts: Record<string, { mirrors: MirrorConfig[] }> };
   snapshotter: { minLayerSize: number; allowInvalidMountsOnRestart: boolean };
+  /** Prefetch artifacts (formats §9.6): `maxConcurrency` 0 = unlimited. */
+  prefetch: { enable: boolean; maxConcurrency: number };
   /** Ours: containerd hosts.toml directory. */
   registry: { configPath: string };
 }
@@ -81,6 +89,7 @@ export function parseConfig(text: string, source = "config.toml"): SnapshotterCo
   const pp = table(pm.sub("parallel_pull_unpack"), "pull_modes.parallel_pull_unpack.");
   const snap = table(top.sub("snapshotter"), "snapshotter.");
   const reg = table(top.sub("registry"), "registry.");
+  const pf = table(top.sub("prefetch"), "prefetch.");
   const resolverHosts = table(table(top.sub("resolver"), "resolver.").sub("host"), "resolver.host.");
 
   const dropPolicy = bf.get("drop_policy", "newest");
@@ -101,6 +110,10 @@ export function parseConfig(text: string, source = "config.toml"): SnapshotterCo
   const queue: number = bf.get<number>("max_queue_size", 300);
   const minLayerSize: number = snap.get<number>("min_layer_size", 0);
   if (minLayerSize < 0) throw new InvalidArgumentError(`Cannot load config key snapshotter.min_layer_size: ${minLayerSize} is negative`);
+  const prefetchConcurrency: number = pf.get<number>("max_concurrency", 0);
+  if (!(Number.isSafeInteger(prefetchConcurrency) && prefetchConcurrency >= 0)) {
+    throw new InvalidArgumentError(`Cannot load config key prefetch.max_concurrency: ${prefetchConcurrency} is not a non-negative integer`, { hint: "Use 0 for unlimited" });
+  }
   return {
     metricsAddress: top.get("metrics_address", ""),
     skipCheckSnapshotterSupported: top.get("skip_check_snapshotter_supported", false),
@@ -136,6 +149,7 @@ export function parseConfig(text: string, source = "config.toml"): SnapshotterCo
     pullModes: { sociV1: { enable: v1.get("enable", false) }, sociV2: { enable: v2.get("enable", true) }, parallelPullUnpack: { enable: pp.get("enable", false) } },
     resolver: { hosts },
     snapshotter: { minLayerSize, allowInvalidMountsOnRestart: snap.get("allow_invalid_mounts_on_restart", false) },
+    prefetch: { enable: pf.get("enable", false), maxConcurrency: prefetchConcurrency },
     registry: { configPath: reg.get("config_path", "") },
   };
 }

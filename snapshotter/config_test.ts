@@ -66,6 +66,19 @@ test("parseConfig() rejects wrong types and values with the key named", () => {
   assert.throws(() => parseConfig(`[pull_modes\nenable = true`));
 });
 
+test("[prefetch]: enable defaults to false, max_concurrency to 0 (unlimited); both are read and type-checked", () => {
+  assert.deepEqual(parseConfig("").prefetch, { enable: false, maxConcurrency: 0 });
+  assert.deepEqual(parseConfig("[prefetch]\n").prefetch, { enable: false, maxConcurrency: 0 });
+  assert.deepEqual(parseConfig("[prefetch]\nenable = true\n").prefetch, { enable: true, maxConcurrency: 0 });
+  assert.deepEqual(parseConfig("[prefetch]\nenable = true\nmax_concurrency = 4\n").prefetch, { enable: true, maxConcurrency: 4 });
+  assert.throws(() => parseConfig(`[prefetch]\nenable = "true"`), /Cannot load config key prefetch\.enable: expected a boolean/);
+  assert.throws(() => parseConfig(`[prefetch]\nenable = 1`), /prefetch\.enable: expected a boolean/);
+  assert.throws(() => parseConfig(`[prefetch]\nmax_concurrency = "4"`), /prefetch\.max_concurrency: expected a number/);
+  assert.throws(() => parseConfig(`[prefetch]\nmax_concurrency = -1`), /prefetch\.max_concurrency: -1 is not a non-negative integer/);
+  assert.throws(() => parseConfig(`[prefetch]\nmax_concurrency = 1.5`), /prefetch\.max_concurrency: 1\.5/);
+  assert.throws(() => parseConfig(`prefetch = true`), /prefetch: expected a table/);
+});
+
 test("loadConfig(): a missing default file is defaults, a missing explicit one is NotFound", () => {
   const d = mkdtempSync(join(tmpdir(), "soci-cfg-"));
   try {

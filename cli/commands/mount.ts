@@ -10,7 +10,9 @@
  * Defaults: `--root` /var/lib/soci-ts/mounts as root, else
  * $XDG_DATA_HOME/soci/mounts; background fetch off (so what a workload reads
  * is what is fetched); span cache 2 GiB (shared by the layers under --root); v1 indexes only with
- * `--soci-v1`. The daemon is this program started again with
+ * `--soci-v1`; prefetch artifacts (formats §9.6) used only with `--prefetch`
+ * (their spans are fetched before each layer is mounted; `--stats` shows
+ * PREFETCHED and what happened). The daemon is this program started again with
  * `--foreground --ready-fd 3` and the resolved arguments.
  */
 import { resolve } from "node:path";
@@ -38,6 +40,7 @@ export const mountCommand: CommandSpec = {
     { flags: "--root <dir>", description: "State dir: span cache, unpacked layers, mount state", defaultText: "/var/lib/soci-ts/mounts as root, else $XDG_DATA_HOME/soci/mounts" },
     { flags: "--foreground", description: "Stay attached and serve until Ctrl-C (SIGINT) or soci umount" },
     { flags: "--background-fetch", description: "Fetch the remaining spans in the background while idle (--no-background-fetch: off)", defaultText: "off" },
+    { flags: "--prefetch", description: "Fetch the spans listed in the SOCI index's prefetch artifacts before each layer is mounted", defaultText: "off" },
     { flags: "--span-cache-size <bytes>", description: "Span cache budget (all layers under --root)", defaultText: String(DEFAULT_SPAN_CACHE) },
     { flags: "--min-layer-size <bytes>", description: "Unpack layers smaller than this even when they have a zTOC", defaultText: "0" },
     { flags: "--soci-v1", description: "Also look for SOCI v1 indexes (referrers API, local store) when the image has no v2 index" },
@@ -82,6 +85,7 @@ export const mountCommand: CommandSpec = {
         ...(platformText ? { platform: parsePlatform(platformText) } : {}),
         sociV1: boolFlag(flags, "sociV1"),
         backgroundFetch: boolFlag(flags, "backgroundFetch"),
+        prefetch: boolFlag(flags, "prefetch"),
         spanCacheBytes, minLayerSize, log,
         ...(readyFd !== undefined ? { readyFd: Number(readyFd) } : {}),
         onReady: (r) => {
@@ -105,6 +109,7 @@ export const mountCommand: CommandSpec = {
       ...(platformText ? ["--platform", platformText] : []),
       ...(boolFlag(flags, "sociV1") ? ["--soci-v1"] : []),
       ...(boolFlag(flags, "backgroundFetch") ? ["--background-fetch"] : []),
+      ...(boolFlag(flags, "prefetch") ? ["--prefetch"] : []),
       "--span-cache-size", String(spanCacheBytes), "--min-layer-size", String(minLayerSize),
       location, target,
     ];
@@ -130,9 +135,13 @@ function printStats(ctx: Context, s: MountStatus): void {
   ctx.out.line(s.sociIndex ? `SOCI index ${s.sociIndex.digest} (${s.sociIndex.version})` : `no SOCI index: ${s.note ?? "every layer unpacked"}`);
   const rows = s.layers.map((l, n) => [
     String(n), l.digest, l.mode, l.mode === "lazy" ? `${l.spansFetched}/${l.spansFromCache}/${l.spanCount}` : "-",
-    `${mib(l.bytesFetched)} / ${mib(l.size)}`, l.mode === "lazy" ? String(l.fetchErrors) : "-", l.reason ?? "",
+    `${mib(l.bytesFetched)} / ${mib(l.size)}`, l.mode === "lazy" ? String(l.fetchErrors) : "-",
+    l.mode === "lazy" && l.prefetch !== undefined ? String(l.prefetchedSpans ?? 0) : "-", l.reason ?? "",
   ]);
-  ctx.out.table(["LAYER", "DIGEST", "MODE", "SPANS FETCHED/CACHED/TOTAL", "FETCHED / SIZE", "ERRORS", "WHY UNPACKED"], rows);
+  ctx.out.table(["LAYER", "DIGEST", "MODE", "SPANS FETCHED/CACHED/TOTAL", "FETCHED / SIZE", "ERRORS", "PREFETCHED", "WHY UNPACKED"], rows);
+  s.layers.forEach((l, n) => {
+    if (l.mode === "lazy" && l.prefetch !== undefined) ctx.out.line(`layer ${n} prefetch: ${l.prefetch}`);
+  });
   const fetched = s.layers.reduce((a, l) => a + l.bytesFetched, 0);
   const size = s.layers.reduce((a, l) => a + l.size, 0);
   ctx.out.line(`total: ${mib(fetched)} fetched of ${mib(size)} (${size > 0 ? ((100 * fetched) / size).toFixed(1) : "0.0"}%)`);

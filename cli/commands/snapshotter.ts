@@ -7,7 +7,8 @@
  * (unmount all, exit) or SIGTERM (exit, mounts restored at the next start).
  *
  * `soci snapshotter status` prints which pull mode each layer got and why,
- * with the bytes fetched, from the daemon's status file under `--root`.
+ * with the bytes fetched and, for layers with a prefetch artifact, the spans
+ * prefetched (`[prefetch] enable`), from the daemon's status file under `--root`.
  */
 import { UsageError } from "../../core-wasm/src/errors.ts";
 import { readSnapshotterStatus, runSnapshotterDaemon, SNAPSHOTTER_DEFAULTS } from "../../snapshotter/mod.ts";
@@ -32,8 +33,15 @@ export const snapshotterCommand: CommandSpec = {
       if (ctx.out.json) return ctx.out.printJson(s);
       ctx.out.line(`snapshotter ${s.running ? "running" : "not running"} (pid ${s.pid}, ${s.address}), status at ${s.updatedAt}`);
       const rows: string[][] = [];
-      for (const img of s.images) for (const l of img.layers) rows.push([img.ref, l.digest, l.mode, String(l.bytesFetched), String(l.size), l.reason]);
-      ctx.out.table(["IMAGE", "LAYER", "MODE", "FETCHED", "SIZE", "REASON"], rows);
+      const notes: string[] = [];
+      for (const img of s.images) {
+        for (const l of img.layers) {
+          rows.push([img.ref, l.digest, l.mode, String(l.bytesFetched), String(l.size), l.prefetch !== undefined ? String(l.prefetchedSpans ?? 0) : "-", l.reason]);
+          if (l.prefetch !== undefined) notes.push(`${l.digest} prefetch: ${l.prefetch}`);
+        }
+      }
+      ctx.out.table(["IMAGE", "LAYER", "MODE", "FETCHED", "SIZE", "PREFETCHED", "REASON"], rows);
+      for (const n of notes) ctx.out.line(n);
       return;
     }
     if (action !== undefined) throw new UsageError(`Cannot run "snapshotter ${action}": unknown action`, { hint: 'Use "soci snapshotter" to run the daemon or "soci snapshotter status"' });

@@ -78,6 +78,7 @@ export async function startSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}
     backgroundFetch: !config.backgroundFetch.disable,
     backgroundSilenceMs: config.backgroundFetch.silencePeriodMsec,
     backgroundPeriodMs: config.backgroundFetch.fetchPeriodMsec,
+    prefetch: { enable: config.prefetch.enable, maxConcurrency: config.prefetch.maxConcurrency },
     privileged: process.getuid?.() === 0,
     log: (line) => log("debug", line),
   });
@@ -87,7 +88,10 @@ export async function startSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}
     for (const img of doc.images) {
       for (const l of img.layers) {
         const s = stats.get(l.digest);
-        if (l.mode === "lazy" && s) l.bytesFetched = s.bytesFetched;
+        if (l.mode === "lazy" && s) {
+          l.bytesFetched = s.bytesFetched;
+          if (s.prefetch !== undefined) [l.prefetchedSpans, l.prefetch] = [s.prefetchedSpans, s.prefetch];
+        }
         if (l.mode === "unpacked") l.bytesFetched = remote.unpackedBytes.get(l.digest) ?? l.bytesFetched;
       }
     }
@@ -120,7 +124,7 @@ export async function startSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}
   }
   pullLog.start();
   await pullLog.flush();
-  log("info", "soci snapshotter serving", { address: server.socketPath, root, pid: process.pid, sociV1: config.pullModes.sociV1.enable, sociV2: config.pullModes.sociV2.enable });
+  log("info", "soci snapshotter serving", { address: server.socketPath, root, pid: process.pid, sociV1: config.pullModes.sociV1.enable, sociV2: config.pullModes.sociV2.enable, prefetch: config.prefetch.enable });
   return {
     address: server.socketPath,
     root,

@@ -12,8 +12,15 @@
  * (small files, libraries paged in) fetch nothing extra. Measured in
  * bench/mount (sequential cold read) and mount_lazy_test (bytes fetched).
  *
+ * Prefetch (snapshotter §7.3 step 7, formats §9.6): given the span ranges of
+ * the layer's prefetch artifact, they are fetched into the span cache
+ * (spans/ prefetchSpanRanges: coalesced, verified, inflated) while the FUSE
+ * mount comes up, and `mountLazyLayer` resolves only once both are done. A
+ * failed prefetch is one log line and a `prefetch` note in the stats; the
+ * layer is still mounted and reads fetch what is missing.
+ *
  * Not here: span states, verification and caching (spans/), the tree
- * (layerfs/), the FUSE protocol (fuse/).
+ * (layerfs/), the FUSE protocol (fuse/), loading the artifact (resolve_image.ts).
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { FormatError } from "../../core-wasm/src/errors.ts";
@@ -23,7 +30,7 @@ import { ztocSpans, type Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { BackgroundFetcher } from "../fetcher/mod.ts";
 import { mountFuse, type FuseMount } from "../fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "../layerfs/mod.ts";
-import { registryRangeFetcher, SpanManager, type FetchLimiter, type RangeFetcher, type SpanCache, type SpanStats } from "../spans/mod.ts";
+import { prefetchSpanRanges, registryRangeFetcher, SpanManager, type FetchLimiter, type RangeFetcher, type SpanCache, type SpanIdRange, type SpanStats } from "../spans/mod.ts";
 
 export interface LazyLayerOptions {
   ztoc: Ztoc;
@@ -37,11 +44,20 @@ export interface LazyLayerOptions {
   /** Registered with it when given (background fetch on). */
   fetcher?: BackgroundFetcher;
   disableXattrs: boolean;
+  /** Spans to make present before the layer is reported mounted (a prefetch artifact's ranges). */
+  prefetch?: { ranges: SpanIdRange[]; maxConcurrency: number };
+  /** What to report about prefetch when there is nothing to fetch (artifact ignored, prefetch off). */
+  prefetchNote?: string;
   log?: (line: string) => void;
 }
 
-/** The span figures a lazy layer reports (the span manager's, without its own digest and RAM hits). */
-export type LazyStats = Omit<SpanStats, "layerDigest" | "spansFromMemory">;
+/** The span figures a lazy layer reports (the span manager's, without its own digest and RAM hits), plus prefetch. */
+export type LazyStats = Omit<SpanStats, "layerDigest" | "spansFromMemory"> & {
+  /** Spans of the prefetch artifact present when the layer was reported mounted (0: no prefetch). */
+  prefetchedSpans: number;
+  /** What happened to the layer's prefetch artifact, in words (absent: no artifact, prefetch off). */
+  prefetch?: string;
+};
 
 export interface LazyLayer {
   fuse: FuseMount;
@@ -103,16 +119,36 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
   const fetcher = await rangeFetcherFor(opts);
   const spans = new SpanManager({ ztoc, layerDigest: layer.digest, fetch: fetcher.fetch, cache: opts.cache, ...(opts.limiter ? { limiter: opts.limiter } : {}), ...(log ? { log } : {}) });
   const fs = new LayerFs(ztoc.toc, withReadAhead(spans, ztoc), { layerDigest: layer.digest, ...(log ? { log } : {}) });
+  let prefetchedSpans = 0;
+  let prefetchNote = opts.prefetchNote;
+  const stopPrefetch = new AbortController();
+  const prefetching = opts.prefetch === undefined ? Promise.resolve() : (async (p) => {
+    const t0 = performance.now();
+    try {
+      const r = await prefetchSpanRanges(spans, p.ranges, { maxConcurrency: p.maxConcurrency, signal: stopPrefetch.signal });
+      prefetchedSpans = r.present;
+      prefetchNote = `${r.present} of ${r.listed} listed spans in ${p.ranges.length} range(s) present before the layer was mounted (${(performance.now() - t0).toFixed(0)} ms)`;
+    } catch (e) {
+      const present = new Set<number>();
+      for (const r of p.ranges) for (let id = Math.max(0, r.startSpan); id <= Math.min(r.endSpan, spans.spanCount - 1); id++) if (spans.isPresent(id)) present.add(id);
+      prefetchedSpans = present.size;
+      prefetchNote = `prefetch failed, the layer is mounted lazily without it: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    log?.(`layer ${layer.digest}: ${prefetchNote}`);
+  })(opts.prefetch);
   let fuse: FuseMount;
   try {
     // Two reader threads per layer: they only pick requests up (replies may be in flight in any number,
     // fuse.md §9.1), and an image's mounts start faster with fewer threads.
     fuse = await mountFuse(fs, opts.dir, { fsname: "soci", source: "soci", defaultPermissions: false, readers: 2, server: { ...LAYER_CACHE_TIMEOUTS, ...(log ? { log } : {}) }, ...(log ? { log } : {}) });
   } catch (e) {
+    stopPrefetch.abort(e);
+    await prefetching;
     spans.close();
     await fetcher.close();
     throw e;
   }
+  await prefetching; // never rejects: the layer is "ready" only once its prefetch is done
   opts.fetcher?.add(spans);
   return {
     fuse,
@@ -122,6 +158,7 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
       return {
         spanCount: s.spanCount, spansFetched: s.spansFetched, spansFromCache: s.spansFromCache, spansRefused: s.spansRefused, bytesFetched: s.bytesFetched,
         fetchRequests: s.fetchRequests, fetchErrors: s.fetchErrors, uncompressedBytesServed: s.uncompressedBytesServed, complete: s.complete,
+        prefetchedSpans, ...(prefetchNote !== undefined ? { prefetch: prefetchNote } : {}),
       };
     },
     stop: async () => {

@@ -15,6 +15,12 @@
  * FetchLimiter per registry (`maxConcurrentFetches`, default 6), so layers
  * read at once fetch concurrently without flooding the link.
  *
+ * With `prefetch.enable` (`[prefetch] enable`, `soci mount --prefetch`),
+ * `resolveImage` also loads each layer's prefetch artifact and `mountLayer`
+ * fetches its spans before it resolves (formats §9.6, snapshotter §7.3 step
+ * 7; best effort, see _lazy.ts); `stats()` says per layer what happened
+ * (`prefetchedSpans`, `prefetch`).
+ *
  * Not here: image resolution (resolve_image.ts), overlay and the daemon
  * (mount/), the snapshot service (snapshots/).
  */
@@ -24,7 +30,7 @@ import type { Repository } from "../../core-wasm/src/registry/mod.ts";
 import { BackgroundFetcher } from "../fetcher/mod.ts";
 import { cleanupStaleMount, type FuseMount } from "../fuse/mod.ts";
 import { DiskSpanCache, FetchLimiter } from "../spans/mod.ts";
-import { mountLazyLayer, type LazyLayer, type LazyStats } from "./_lazy.ts";
+import { mountLazyLayer, type LazyLayer, type LazyLayerOptions, type LazyStats } from "./_lazy.ts";
 import { NotLazyError } from "./not_lazy_error.ts";
 import { resolveImage, type ResolvedImage, type ResolvedLayer, type ResolveImageOptions } from "./resolve_image.ts";
 import { unpackLayer } from "./unpack_layer.ts";
@@ -44,6 +50,8 @@ export interface LayerManagerOptions {
   maxConcurrentFetches?: number;
   /** Layers smaller than this (compressed bytes) are unpacked even with a zTOC (§5 step 3; 0 = never). */
   minLayerSize?: number;
+  /** Prefetch artifacts (formats §9.6): off by default; `maxConcurrency` 0 = all of a layer's ranges at once. */
+  prefetch?: { enable: boolean; maxConcurrency?: number };
   /** Apply owners, devices and xattrs when unpacking (default: running as root). */
   privileged?: boolean;
   log?: (line: string) => void;
@@ -97,7 +105,7 @@ export class LayerManager {
 
   /** Picks the platform manifest, finds + validates the SOCI index and zTOCs (resolve_image.ts). */
   resolveImage(source: ImageSource, opts: ResolveImageOptions = {}): Promise<ResolvedImage> {
-    return resolveImage(source, { log: this.#opts.log, ...opts });
+    return resolveImage(source, { log: this.#opts.log, prefetch: this.#opts.prefetch?.enable ?? false, ...opts });
   }
 
   /**
@@ -121,6 +129,7 @@ export class LayerManager {
       limiter: this.#limiter(ref.repository?.registry ?? ""),
       ...(this.#opts.backgroundFetch ? { fetcher: this.#backgroundFetcher() } : {}),
       disableXattrs: l.disableXattrs,
+      ...this.#prefetchPlan(l),
       log: this.#opts.log,
     });
     const info: LayerMountInfo = { digest, size: l.descriptor.size, mode: "lazy", dir };
@@ -161,7 +170,7 @@ export class LayerManager {
 
   /** Figures of every layer this manager mounted or unpacked. */
   stats(): LayerStats[] {
-    const zero = { spanCount: 0, spansFetched: 0, spansFromCache: 0, spansRefused: 0, bytesFetched: 0, fetchRequests: 0, fetchErrors: 0, uncompressedBytesServed: 0 };
+    const zero = { spanCount: 0, spansFetched: 0, spansFromCache: 0, spansRefused: 0, bytesFetched: 0, fetchRequests: 0, fetchErrors: 0, uncompressedBytesServed: 0, prefetchedSpans: 0 };
     const out: LayerStats[] = [];
     for (const m of this.#mounted.values()) {
       const s = m.lazy?.stats();
@@ -184,6 +193,14 @@ export class LayerManager {
     const cleaned: string[] = [];
     for (const d of dirs) if ((await cleanupStaleMount(d, opts)) === "cleaned") cleaned.push(d);
     return cleaned;
+  }
+
+  /** What mountLazyLayer does about the layer's prefetch artifact: fetch its ranges, or only report why not. */
+  #prefetchPlan(l: ResolvedLayer): Pick<LazyLayerOptions, "prefetch" | "prefetchNote"> {
+    if (l.prefetchDescriptor === undefined) return {};
+    if (!this.#opts.prefetch?.enable) return { prefetchNote: `not used: the SOCI index has prefetch artifact ${l.prefetchDescriptor.digest}, but prefetch is off` };
+    if (l.prefetchSpans !== undefined) return { prefetch: { ranges: l.prefetchSpans, maxConcurrency: this.#opts.prefetch.maxConcurrency ?? 0 } };
+    return { prefetchNote: l.prefetchIgnored ?? `not used: prefetch artifact ${l.prefetchDescriptor.digest} was not loaded when the image was resolved` };
   }
 
   #limiter(host: string): FetchLimiter {

@@ -12,6 +12,12 @@
  * whole image (every layer unpacked, with the reason); a zTOC that fails to
  * load makes only its layer non-lazy (formats §8.6 step 5).
  *
+ * Prefetch artifacts (formats §9.6, snapshotter §7.3 step 7): each layer gets
+ * the index's artifact descriptor for it; with `prefetch`, the artifact is
+ * fetched from the same place as the zTOCs (digest and size checked), parsed
+ * and checked against the zTOC's spans (_prefetch.ts). A bad or missing
+ * artifact only sets `prefetchIgnored` (and logs one line): never an error.
+ *
  * Not here: mounting (layer_manager.ts), unpacking (unpack_layer.ts).
  */
 import { sha256Digest } from "../../core-wasm/src/bytes/mod.ts";
@@ -35,9 +41,10 @@ import {
   type Platform,
 } from "../../core-wasm/src/oci/mod.ts";
 import type { Repository } from "../../core-wasm/src/registry/mod.ts";
-import { parseSociIndex } from "../../core-wasm/src/soci/mod.ts";
+import { parseSociIndex, type PrefetchSpan } from "../../core-wasm/src/soci/mod.ts";
 import type { LocalStore } from "../../core-wasm/src/store/mod.ts";
 import { decodeZtoc, type Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
+import { checkPrefetchArtifact, MAX_PREFETCH_ARTIFACT_SIZE } from "./_prefetch.ts";
 
 /** zTOCs larger than this are refused before they are read. */
 const MAX_ZTOC_SIZE = 256 << 20;
@@ -55,6 +62,8 @@ export interface ResolveImageOptions {
   repository?: Repository;
   /** Local store: v1 index records and zTOC blobs of `soci create`d layouts. */
   store?: LocalStore;
+  /** Fetch and check each lazy layer's prefetch artifact (`[prefetch] enable`, `soci mount --prefetch`). Default false. */
+  prefetch?: boolean;
   log?: (line: string) => void;
 }
 
@@ -69,6 +78,12 @@ export interface ResolvedLayer {
   disableXattrs: boolean;
   /** Why the layer cannot be lazy, when `ztoc` is absent. */
   notLazyReason?: string;
+  /** The index's prefetch artifact for this layer (formats §9.6), when it lists one. */
+  prefetchDescriptor?: Descriptor;
+  /** Its span ranges (inclusive ids, all within the zTOC's spans): only with the `prefetch` option. */
+  prefetchSpans?: PrefetchSpan[];
+  /** Why the artifact is not used (fetch, parse or span check failed), with the `prefetch` option. */
+  prefetchIgnored?: string;
 }
 
 export interface ResolvedImage {
@@ -147,6 +162,13 @@ export async function resolveImage(source: ImageSource, opts: ResolveImageOption
     const layer = z.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST];
     if (layer !== undefined && !byLayer.has(layer)) byLayer.set(layer, z);
   }
+  const prefetchByLayer = new Map<string, Descriptor>();
+  for (const p of parsed.prefetch) {
+    const layer = p.annotations?.[ANNOTATION_IMAGE_LAYER_DIGEST];
+    if (layer === undefined) opts.log?.(`prefetch artifact ${p.digest}: ignored, it has no ${ANNOTATION_IMAGE_LAYER_DIGEST} annotation`);
+    else if (prefetchByLayer.has(layer)) opts.log?.(`prefetch artifact ${p.digest}: ignored, layer ${layer} already has ${prefetchByLayer.get(layer)!.digest}`);
+    else prefetchByLayer.set(layer, p);
+  }
   await Promise.all(
     result.layers.map(async (l) => {
       const z = byLayer.get(l.descriptor.digest);
@@ -167,6 +189,18 @@ export async function resolveImage(source: ImageSource, opts: ResolveImageOption
         delete l.ztocDescriptor;
         l.notLazyReason = `its zTOC ${z.digest} could not be loaded: ${(e as Error).message}`;
         opts.log?.(`layer ${l.descriptor.digest}: ${l.notLazyReason}`);
+        return;
+      }
+      const p = prefetchByLayer.get(l.descriptor.digest);
+      if (p === undefined) return;
+      l.prefetchDescriptor = p;
+      if (!opts.prefetch) return;
+      try {
+        const bytes = await readArtifact(source, p, MAX_PREFETCH_ARTIFACT_SIZE, opts.store, "prefetch artifact");
+        l.prefetchSpans = checkPrefetchArtifact(bytes, p, l.ztoc);
+      } catch (e) {
+        l.prefetchIgnored = `prefetch artifact ${p.digest} ignored: ${(e as Error).message}`;
+        opts.log?.(`layer ${l.descriptor.digest}: ${l.prefetchIgnored}; the layer stays lazy without prefetch`);
       }
     }),
   );
@@ -224,15 +258,15 @@ async function readIndexBytes(source: ImageSource, digest: string, rootIndex: De
   throw new NotFoundError(`Cannot read SOCI index ${digest}: neither the image index nor the local store has it`);
 }
 
-/** A zTOC blob from the source, else from the local store (digest and size checked either way). */
-async function readArtifact(source: ImageSource, d: Descriptor, maxSize: number, store?: LocalStore): Promise<Uint8Array> {
-  if (d.size > maxSize) throw new FormatError(`Cannot read zTOC ${d.digest}: ${d.size} bytes is more than the limit of ${maxSize}`);
+/** A zTOC (or prefetch artifact) blob from the source, else from the local store (digest and size checked either way). */
+async function readArtifact(source: ImageSource, d: Descriptor, maxSize: number, store?: LocalStore, what = "zTOC"): Promise<Uint8Array> {
+  if (d.size > maxSize) throw new FormatError(`Cannot read ${what} ${d.digest}: ${d.size} bytes is more than the limit of ${maxSize}`);
   try {
     return await source.readBlob(d, maxSize);
   } catch (e) {
     if (store === undefined || !(e instanceof NotFoundError) || !(await store.hasBlob(d.digest))) throw e;
   }
   const bytes = await store.readBlob(d.digest, maxSize);
-  if (bytes.length !== d.size || sha256Digest(bytes) !== d.digest) throw new SociError(`Cannot read zTOC ${d.digest}: the local store's copy does not match its descriptor`);
+  if (bytes.length !== d.size || sha256Digest(bytes) !== d.digest) throw new SociError(`Cannot read ${what} ${d.digest}: the local store's copy does not match its descriptor`);
   return bytes;
 }

@@ -6,7 +6,9 @@
  * mounts, lazily, then their state dirs) → refuse a target served by a live
  * daemon, clean a dead mount on it → resolve the image (platform, SOCI
  * index, zTOCs) → per layer, a FUSE mount at `l/<n>` (lazy) or a symlink
- * to the unpacked layer → overlay at the target → status file every second.
+ * to the unpacked layer (with `prefetch`, a lazy layer's prefetch-artifact
+ * spans are fetched before its mount resolves) → overlay at the target →
+ * status file every second.
  * Stop (umount, SIGINT/SIGTERM): overlay first, then the FUSE mounts (their
  * readers end with ENODEV), then the state dir. A failure during start undoes
  * what was done and rethrows.
@@ -35,6 +37,8 @@ export interface MountImageOptions {
   sociV1?: boolean;
   indexDigest?: string;
   backgroundFetch?: boolean;
+  /** Fetch the spans of each layer's prefetch artifact before mounting it (formats §9.6). Default false. */
+  prefetch?: boolean;
   spanCacheBytes: number;
   minLayerSize?: number;
   statusIntervalMs?: number;
@@ -83,6 +87,7 @@ export class ImageMount {
     this.md = new MountDir(opts.root, opts.target);
     this.layers = new LayerManager({
       root: this.md.root, spanCacheBytes: opts.spanCacheBytes, backgroundFetch: opts.backgroundFetch ?? false, minLayerSize: opts.minLayerSize, log: opts.log,
+      prefetch: { enable: opts.prefetch ?? false },
     });
     this.done = new Promise((r) => (this.#resolveDone = r));
   }
@@ -98,8 +103,8 @@ export class ImageMount {
       version: 1, pid: process.pid, state: this.#state, target: this.md.target, image: this.#opts.source.name,
       platform: img?.platform ?? "", manifestDigest: img?.manifestDescriptor.digest ?? "",
       sociIndex: img?.sociIndex ?? null, ...(img?.noIndexReason ? { note: img.noIndexReason } : {}),
-      backgroundFetch: this.#opts.backgroundFetch ?? false, updatedAt: new Date().toISOString(),
-      layers: this.infos.map((i) => stats.find((s) => s.dir === i.dir && s.digest === i.digest) ?? { ...i, spanCount: 0, spansFetched: 0, spansFromCache: 0, spansRefused: 0, bytesFetched: 0, fetchRequests: 0, fetchErrors: 0, uncompressedBytesServed: 0, complete: false }),
+      backgroundFetch: this.#opts.backgroundFetch ?? false, prefetch: this.#opts.prefetch ?? false, updatedAt: new Date().toISOString(),
+      layers: this.infos.map((i) => stats.find((s) => s.dir === i.dir && s.digest === i.digest) ?? { ...i, spanCount: 0, spansFetched: 0, spansFromCache: 0, spansRefused: 0, bytesFetched: 0, fetchRequests: 0, fetchErrors: 0, uncompressedBytesServed: 0, prefetchedSpans: 0, complete: false }),
     };
   }
 

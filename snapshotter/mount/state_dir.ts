@@ -46,6 +46,8 @@ export interface MountStatus {
   /** Why nothing is lazy (no SOCI index), when so. */
   note?: string;
   backgroundFetch: boolean;
+  /** `soci mount --prefetch` (absent in files written before it existed). */
+  prefetch?: boolean;
   updatedAt: string;
   layers: LayerStats[];
 }

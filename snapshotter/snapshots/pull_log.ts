@@ -22,6 +22,9 @@ export interface LayerRecord {
   bytesFetched: number;
   size: number;
   at: string;
+  /** Lazy layers with a prefetch artifact: spans it listed that were present at mount, and what happened (filled by the daemon). */
+  prefetchedSpans?: number;
+  prefetch?: string;
 }
 
 export interface ImageRecord {

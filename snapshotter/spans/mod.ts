@@ -12,3 +12,4 @@ export type { RangeFetcher, SpanManagerOptions, SpanStats } from "./types.ts";
 export { DiskSpanCache, MemorySpanCache, type SpanCache } from "./cache.ts";
 export { registryRangeFetcher } from "./registry_fetcher.ts";
 export { FetchLimiter } from "./limiter.ts";
+export { prefetchSpanRanges, type PrefetchRangesResult, type SpanIdRange } from "./prefetch_ranges.ts";
