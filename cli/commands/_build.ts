@@ -9,9 +9,11 @@
  *
  * zTOCs are built `--jobs` at a time: on this thread plus jobs − 1 worker
  * threads when the program can serve as its own worker (`ctx.workerUrl`, set
- * by `main`), else all on this thread, interleaved. With `--jobs 1`, a gzip
- * layer in a local file has its SHA-256 passes (blob and span digests) done
- * by a small helper thread, so the one build uses both cores.
+ * by `main`), else all on this thread, interleaved. The worker pool starts
+ * only when a second build is asked for while this thread is busy (an image
+ * with one layer to index starts no worker). A gzip layer built on this thread
+ * from a local file has its SHA-256 passes (blob and span digests) done by a
+ * small helper thread, so a lone build uses both cores.
  * Private to commands/.
  */
 import { SociError, UsageError } from "../../core-wasm/src/errors.ts";
@@ -67,20 +69,23 @@ function workersPay(): boolean {
 function layerBuilder(ctx: Context, jobs: number, progress: Progress): { build: BuildLayerZtoc; close(): Promise<void> } {
   const usePool = ctx.workerUrl !== undefined && jobs > 1 && workersPay();
   // This thread is one of the `jobs` builders: it would otherwise only wait, and it
-  // needs no start-up of its own (one worker fewer to start and warm up).
-  const pool = usePool ? new ZtocWorkerPool({ size: jobs - 1, workerUrl: ctx.workerUrl! }) : null;
-  // With one build at a time, its SHA-256 passes (local gzip layers) go to a small helper
-  // thread; started now so its start-up overlaps reading the image. Not with a pool: the
-  // workers and the JIT threads already fill the other core (per-thread CPU, BENCHMARKS.md).
-  const hashing: BlobHashHelper | null = ctx.workerUrl !== undefined && workersPay() && jobs === 1 ? startBlobHashHelper() : null;
-  ctx.out.trace(`building zTOCs on the main thread${pool ? ` and ${jobs - 1} worker thread(s)` : ` (${jobs} interleaved)`}${hashing ? ", hashing on a helper thread" : ""}`);
+  // needs no start-up of its own (one worker fewer to start and warm up). The pool
+  // is made when a build finds this thread busy (largest layers start first).
+  let pool: ZtocWorkerPool | null = null;
+  const poolNow = (): ZtocWorkerPool => (pool ??= new ZtocWorkerPool({ size: jobs - 1, workerUrl: ctx.workerUrl! }));
+  // This thread's SHA-256 passes (local gzip layers) go to a small helper thread,
+  // started now so its start-up overlaps reading the image. Beside a running pool
+  // it neither helps nor hurts (BENCHMARKS "Convert analysis", session 2); alone it
+  // is the second core: debian-minbase with the default --jobs 2, 478 → 444 ms.
+  const hashing: BlobHashHelper | null = ctx.workerUrl !== undefined && workersPay() ? startBlobHashHelper() : null;
+  ctx.out.trace(`building zTOCs on the main thread${usePool ? ` and up to ${jobs - 1} worker thread(s)` : ` (${jobs} interleaved)`}${hashing ? ", hashing on a helper thread" : ""}`);
   const here: BuildLayerZtoc = hashing
     ? (blob, o, file) => (file !== undefined && o.compression === "gzip" ? buildZtoc(reusedFileChunks(file), { ...o, hasher: hashing.hasher(file) }) : buildZtoc(blob, o))
     : buildZtoc;
   let hereBusy = false;
-  const inner: BuildLayerZtoc = pool
+  const inner: BuildLayerZtoc = usePool
     ? async (blob, o, file) => {
-        if (hereBusy) return pool.build(blob, o, file);
+        if (hereBusy) return poolNow().build(blob, o, file);
         hereBusy = true;
         try {
           return await here(blob, o, file);
@@ -106,7 +111,7 @@ function layerBuilder(ctx: Context, jobs: number, progress: Progress): { build: 
       throw e;
     }
   };
-  return { build, close: async () => void (await Promise.all([pool?.close(), hashing?.close()])) };
+  return { build, close: async () => void (await Promise.all([(pool as ZtocWorkerPool | null)?.close(), hashing?.close()])) };
 }
 
 function indexOptions(ctx: Context, b: BuildFlags, store: LocalStore, build: BuildLayerZtoc, progress: Progress): IndexBuildOptions & { platforms: string[]; allPlatforms: boolean } {
