@@ -90,3 +90,16 @@ test("loadConfig(): a missing default file is defaults, a missing explicit one i
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test("upstream's [[resolver.host.\"…\".mirrors]] array-of-tables form is read like the inline form", () => {
+  const c = parseConfig(`
+[resolver.host."registry.example"]
+  [[resolver.host."registry.example".mirrors]]
+    host = "127.0.0.1:5000"
+    insecure = true
+  [[resolver.host."registry.example".mirrors]]
+    host = "mirror.example"
+`);
+  assert.deepEqual(c.resolver.hosts["registry.example"].mirrors.map((m) => m.host), ["127.0.0.1:5000", "mirror.example"]);
+  assert.equal(c.resolver.hosts["registry.example"].mirrors[0].insecure, true);
+});

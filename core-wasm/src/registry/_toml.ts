@@ -1,11 +1,12 @@
 /**
  * A bounded TOML subset, enough for containerd `hosts.toml`:
- * comments, `[a."b.c".d]` tables, `key = value` with bare, quoted and dotted
- * keys, basic ("…" with escapes) and literal ('…') strings, integers, floats,
- * booleans, arrays (multi-line, trailing comma) and inline tables.
+ * comments, `[a."b.c".d]` tables, `[[a.b]]` arrays of tables (upstream's
+ * snapshotter config writes mirrors that way), `key = value` with bare, quoted
+ * and dotted keys, basic ("…" with escapes) and literal ('…') strings,
+ * integers, floats, booleans, arrays (multi-line, trailing comma) and inline
+ * tables.
  *
- * Not supported (FormatError): multi-line strings, dates, `[[arrays of
- * tables]]`. Bounds: 64 KiB of text, nesting depth 8, 4096 keys — the input is
+ * Not supported (FormatError): multi-line strings, dates. Bounds: 64 KiB of text, nesting depth 8, 4096 keys — the input is
  * a config file, but one an unprivileged user may be able to write.
  */
 import { FormatError } from "../errors.ts";
@@ -24,6 +25,7 @@ export function parseToml(text: string, source = "TOML"): TomlTable {
   if (text.length > MAX_TEXT) throw new FormatError(`Cannot parse ${source}: it is larger than ${MAX_TEXT} bytes`, { source });
   const root: TomlTable = Object.create(null);
   const defined = new Set<TomlTable>(); // tables opened by a [header]
+  const tableArrays = new Set<TomlValue[]>(); // arrays made by [[headers]]: a path through one means its last table
   let i = 0;
   let keys = 0;
   let current = root;
@@ -113,6 +115,7 @@ export function parseToml(text: string, source = "TOML"): TomlTable {
         next = Object.create(null) as TomlTable;
         t[k] = next;
       }
+      if (Array.isArray(next) && tableArrays.has(next)) next = next[next.length - 1];
       if (typeof next !== "object" || Array.isArray(next)) fail(`key ${JSON.stringify(k)} is not a table`);
       t = next as TomlTable;
     }
@@ -188,7 +191,27 @@ export function parseToml(text: string, source = "TOML"): TomlTable {
     }
     if (text[i] === "[") {
       i++;
-      if (text[i] === "[") fail("arrays of tables are not supported");
+      if (text[i] === "[") {
+        // [[a.b]]: append a new table to the array a.b (made on first use).
+        i++;
+        const path = readKey();
+        if (text[i] !== "]" || text[i + 1] !== "]") fail("expected ]] after table array name");
+        i += 2;
+        const parent = descend(root, path.slice(0, -1), true);
+        const last = path[path.length - 1];
+        let arr = parent[last];
+        if (arr === undefined) {
+          if (++keys > MAX_KEYS) fail(`more than ${MAX_KEYS} keys`);
+          arr = parent[last] = [];
+          tableArrays.add(arr);
+        }
+        if (!Array.isArray(arr) || !tableArrays.has(arr)) fail(`key ${JSON.stringify(path.join("."))} is not an array of tables`);
+        if (arr.length >= MAX_KEYS || ++keys > MAX_KEYS) fail(`more than ${MAX_KEYS} keys`);
+        current = Object.create(null) as TomlTable;
+        arr.push(current);
+        endOfLine();
+        continue;
+      }
       const path = readKey();
       if (text[i] !== "]") fail("expected ] after table name");
       i++;

@@ -114,10 +114,27 @@ inl = { k = "v", n = { m = false } }
   });
 });
 
+test("parseToml() reads [[arrays of tables]]; later [headers] and keys go to the array's last table", () => {
+  const t = parseToml(`
+[resolver.host."docker.io"]
+  [[resolver.host."docker.io".mirrors]]
+    host = "mirror-a:5000"
+    insecure = true
+  [[resolver.host."docker.io".mirrors]]
+    host = "mirror-b"
+  [resolver.host."docker.io".mirrors.extra]
+    k = 1
+`);
+  assert.deepEqual(JSON.parse(JSON.stringify(t)), {
+    resolver: { host: { "docker.io": { mirrors: [{ host: "mirror-a:5000", insecure: true }, { host: "mirror-b", extra: { k: 1 } }] } } },
+  });
+});
+
 test("parseToml() rejects what it does not support and hostile input, with the line", () => {
   const bad: [string, RegExp][] = [
     ['a = """x"""', /multi-line/],
-    ["[[arr]]", /arrays of tables/],
+    ["a = [1]\n[[a]]", /not an array of tables/],
+    ["[[arr]", /expected \]\] after table array name/],
     ["a = 1979-05-27", /expected a value/],
     ['a = "x"\na = "y"', /duplicate key "a" on line 2/],
     ["[t]\n[t]", /defined twice/],
