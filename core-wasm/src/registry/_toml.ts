@@ -199,13 +199,15 @@ export function parseToml(text: string, source = "TOML"): TomlTable {
         i += 2;
         const parent = descend(root, path.slice(0, -1), true);
         const last = path[path.length - 1];
-        let arr = parent[last];
-        if (arr === undefined) {
+        let found = parent[last];
+        if (found === undefined) {
           if (++keys > MAX_KEYS) fail(`more than ${MAX_KEYS} keys`);
-          arr = parent[last] = [];
-          tableArrays.add(arr);
+          const made: TomlValue[] = [];
+          found = parent[last] = made;
+          tableArrays.add(made);
         }
-        if (!Array.isArray(arr) || !tableArrays.has(arr)) fail(`key ${JSON.stringify(path.join("."))} is not an array of tables`);
+        if (!Array.isArray(found) || !tableArrays.has(found)) return fail(`key ${JSON.stringify(path.join("."))} is not an array of tables`);
+        const arr: TomlValue[] = found;
         if (arr.length >= MAX_KEYS || ++keys > MAX_KEYS) fail(`more than ${MAX_KEYS} keys`);
         current = Object.create(null) as TomlTable;
         arr.push(current);
