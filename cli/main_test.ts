@@ -88,13 +88,13 @@ test("run() with no command is a usage error: exit 2 and the valid commands", as
   const r = await soci([]);
   assert.equal(r.code, 2);
   assert.equal(r.stdout, "");
-  assert.match(r.stderr, /^soci: Cannot run soci: no command given\nhint: Valid commands: convert, create, index, ztoc, verify/);
+  assert.match(r.stderr, /^soci: Cannot run soci: no command given\nhint: Valid commands: convert, create, index, ztoc, prefetch, verify/);
 });
 
 test("run() rejects an unknown command with exit 2 naming the valid ones", async () => {
   const r = await soci(["frobnicate"]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^soci: Cannot run "frobnicate": unknown command\nhint: Valid commands: convert, create, index, ztoc, verify, pull, push, copy, login, logout, mount, umount, snapshotter, image; /);
+  assert.match(r.stderr, /^soci: Cannot run "frobnicate": unknown command\nhint: Valid commands: convert, create, index, ztoc, prefetch, verify, pull, push, copy, login, logout, mount, umount, snapshotter, image; /);
 });
 
 test("run() rejects an unknown or missing subcommand, listing the group's commands", async () => {

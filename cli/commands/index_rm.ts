@@ -1,8 +1,11 @@
 /**
  * `soci index rm DIGEST…` / `remove` (formats §11.2): removes SOCI indexes
  * from the local store (record and blob), or every index of an image with
- * `--ref` (mutually exclusive with digests). zTOCs other indexes still use
- * are kept. Prints each removed digest; `--json` an array of them.
+ * `--ref` (mutually exclusive with digests). zTOC records and blobs stay (as
+ * upstream; they are reused by later builds); the prefetch artifact records
+ * of the removed indexes go, so `soci prefetch list` no longer shows them
+ * (their blobs stay, like zTOC blobs). Prints each removed digest; `--json`
+ * an array of them.
  */
 import { UsageError } from "../../core-wasm/src/errors.ts";
 import { digestArg, stringFlag, type CommandSpec } from "../command.ts";

@@ -1,6 +1,6 @@
 /**
  * The command table: every `soci` command in help order, and the words that
- * group subcommands (`index list`, `ztoc info`).
+ * group subcommands (`index list`, `ztoc info`, `prefetch ls`).
  */
 import type { CommandSpec } from "../command.ts";
 import { convertCommand } from "./convert.ts";
@@ -19,6 +19,8 @@ import { verifyCommand } from "./verify.ts";
 import { ztocGetFileCommand } from "./ztoc_get_file.ts";
 import { ztocInfoCommand } from "./ztoc_info.ts";
 import { ztocListCommand } from "./ztoc_list.ts";
+import { prefetchInfoCommand } from "./prefetch_info.ts";
+import { prefetchListCommand } from "./prefetch_list.ts";
 import { snapshotterCommand } from "./snapshotter.ts";
 import { imageRpullCommand } from "./image_rpull.ts";
 
@@ -31,6 +33,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   ztocListCommand,
   ztocInfoCommand,
   ztocGetFileCommand,
+  prefetchListCommand,
+  prefetchInfoCommand,
   verifyCommand,
   pullCommand,
   pushCommand,
@@ -43,4 +47,4 @@ export const COMMANDS: readonly CommandSpec[] = [
   imageRpullCommand,
 ];
 
-export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc", "image"]);
+export const GROUPS: ReadonlySet<string> = new Set(["index", "ztoc", "prefetch", "image"]);

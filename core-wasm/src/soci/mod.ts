@@ -38,7 +38,16 @@ export { planImage, type ImagePlan, type PlanOptions, type PlatformTarget } from
 export { convertImage, noIndexNotice, rewriteManifest, type ConvertOptions, type ConvertResult, type Notice, type PlatformResult } from "./convert.ts";
 export { createSociIndexes, type CreatedIndex, type CreateOptions, type CreateResult } from "./create.ts";
 export { verifySociImage, verifySociImageReport } from "./verify.ts";
-export { recordConversion, recordCreation, type RecordMeta } from "./store_records.ts";
+export {
+  listStoredPrefetches,
+  readStoredPrefetch,
+  recordConversion,
+  recordCreation,
+  totalPrefetchSpans,
+  type RecordMeta,
+  type StoredPrefetch,
+  type StoredPrefetchRow,
+} from "./store_records.ts";
 export {
   buildPrefetchArtifacts,
   cleanPrefetchPath,

@@ -1,17 +1,23 @@
 /**
  * Puts the artifacts of a `convert` or `create` into the local store and
  * records them (formats §11): the zTOC blobs, the prefetch artifact blobs
- * (§9.6), the `{}` config and each SOCI index, then one record per zTOC and
- * per index (artifacts have no record of their own: the index lists them). Blobs first, records last,
- * so a crash never leaves a record without its blob.
+ * (§9.6), the `{}` config and each SOCI index, then one record per zTOC, per
+ * prefetch artifact (with the index listing it) and per index. Blobs first,
+ * records last, so a crash never leaves a record without its blob.
  *
- * Not here: the store's files (store/).
+ * Also reads the recorded prefetch artifacts back for `soci prefetch list` /
+ * `info` (§11.2): each blob digest-checked and parsed, an unreadable one
+ * reported (list) or refused with the digest named (info).
+ *
+ * Not here: the store's files (store/), printing (cli/).
  */
-import { formatPlatform, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_SOCI_PREFETCH, type Descriptor, type Platform } from "../oci/mod.ts";
-import type { IndexRecord, LayerZtoc, LocalStore, ZtocRecord } from "../store/mod.ts";
+import { FormatError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { blobPath, formatPlatform, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_SOCI_PREFETCH, type Descriptor, type Platform } from "../oci/mod.ts";
+import type { IndexRecord, LayerZtoc, LocalStore, PrefetchRecord, ZtocRecord } from "../store/mod.ts";
 import type { LayerResult } from "./build_soci_index.ts";
 import type { ConvertResult } from "./convert.ts";
 import type { CreateResult } from "./create.ts";
+import { parsePrefetchArtifact, type PrefetchArtifact, type PrefetchSpan } from "./prefetch.ts";
 import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, type BuiltSociIndex, type SociIndexVersion } from "./soci_index.ts";
 
 interface Entry {
@@ -21,6 +27,7 @@ interface Entry {
   layers: LayerResult[];
   sociIndex: BuiltSociIndex | null;
   ztocBlobs: Map<string, Uint8Array>;
+  prefetch: PrefetchArtifact[];
   prefetchBlobs: Map<string, Uint8Array>;
 }
 
@@ -36,6 +43,7 @@ async function record(store: LocalStore, entries: Entry[], imageDigest: string, 
   const createdAt = (meta.now ?? new Date()).toISOString();
   const indexes: IndexRecord[] = [];
   const ztocs: ZtocRecord[] = [];
+  const prefetches: PrefetchRecord[] = [];
   for (const e of entries) {
     if (e.sociIndex === null) continue;
     for (const [digest, bytes] of e.ztocBlobs) await store.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
@@ -64,19 +72,113 @@ async function record(store: LocalStore, entries: Entry[], imageDigest: string, 
       createdAt,
     };
     indexes.push(r);
+    for (const a of e.prefetch) {
+      const p: PrefetchRecord = { digest: a.descriptor.digest, size: a.descriptor.size, layerDigest: a.layerDigest, indexDigest: r.digest, createdAt };
+      if (meta.imageRef !== undefined) p.imageRef = meta.imageRef;
+      prefetches.push(p);
+    }
   }
-  await store.addRecords({ indexes, ztocs });
+  await store.addRecords({ indexes, ztocs, prefetches });
   return indexes;
 }
 
 /** Stores and records the v2 indexes of a conversion; returns the index records written. */
 export function recordConversion(store: LocalStore, result: ConvertResult, meta: RecordMeta): Promise<IndexRecord[]> {
-  const entries: Entry[] = result.platforms.map((p) => ({ version: "v2", platform: p.platform, manifest: p.imageManifest, layers: p.layers, sociIndex: p.sociIndex, ztocBlobs: p.ztocBlobs, prefetchBlobs: p.prefetchBlobs }));
+  const entries: Entry[] = result.platforms.map((p) => ({ version: "v2", platform: p.platform, manifest: p.imageManifest, layers: p.layers, sociIndex: p.sociIndex, ztocBlobs: p.ztocBlobs, prefetch: p.prefetch, prefetchBlobs: p.prefetchBlobs }));
   return record(store, entries, result.descriptor.digest, meta);
 }
 
 /** Stores and records the v1 indexes of a `create`; returns the index records written. */
 export function recordCreation(store: LocalStore, result: CreateResult, meta: RecordMeta): Promise<IndexRecord[]> {
-  const entries: Entry[] = result.indexes.map((x) => ({ version: "v1", platform: x.platform, manifest: x.imageManifest, layers: x.layers, sociIndex: x.sociIndex, ztocBlobs: x.ztocBlobs, prefetchBlobs: x.prefetchBlobs }));
+  const entries: Entry[] = result.indexes.map((x) => ({ version: "v1", platform: x.platform, manifest: x.imageManifest, layers: x.layers, sociIndex: x.sociIndex, ztocBlobs: x.ztocBlobs, prefetch: x.prefetch, prefetchBlobs: x.prefetchBlobs }));
   return record(store, entries, result.image.digest, meta);
+}
+
+/** Artifacts are a few hundred bytes; anything near this is not one. */
+const MAX_PREFETCH_SIZE = 16 << 20;
+
+/** Span ids covered by the ranges (each range inclusive: end − start + 1). */
+export function totalPrefetchSpans(spans: readonly PrefetchSpan[]): number {
+  return spans.reduce((n, s) => n + s.endSpan - s.startSpan + 1, 0);
+}
+
+/** The blob `digest` read (digest-checked) and parsed; FormatError naming the digest and the file to delete. */
+async function loadArtifact(store: LocalStore, digest: string): Promise<{ bytes: Uint8Array; spans: PrefetchSpan[] }> {
+  const hint = `Delete ${store.root}/content/${blobPath(digest)} and run soci convert or soci create for the image again`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.readBlob(digest, MAX_PREFETCH_SIZE);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    throw new FormatError(`Cannot read prefetch artifact ${digest}: its blob in the local store is damaged`, {}, { cause: e, hint });
+  }
+  try {
+    return { bytes, spans: parsePrefetchArtifact(bytes, digest) };
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    throw new FormatError(e.message, {}, { cause: e, hint });
+  }
+}
+
+/** One row of `soci prefetch list`: a recorded (artifact, layer) pair. */
+export interface StoredPrefetchRow {
+  digest: string;
+  layerDigest: string;
+  size: number;
+  createdAt: string;
+  /** Sum of the range lengths; null when the blob cannot be read or parsed. */
+  totalSpans: number | null;
+}
+
+/** The recorded prefetch artifacts, newest first, each (digest, layer) once; blobs are read once per digest. */
+export async function listStoredPrefetches(store: LocalStore): Promise<StoredPrefetchRow[]> {
+  const totals = new Map<string, number | null>();
+  const seen = new Set<string>();
+  const rows: StoredPrefetchRow[] = [];
+  for (const r of await store.listPrefetches()) {
+    const key = `${r.digest} ${r.layerDigest}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (!totals.has(r.digest)) {
+      totals.set(r.digest, await loadArtifact(store, r.digest).then((a) => totalPrefetchSpans(a.spans), (e) => {
+        if (e instanceof FormatError) return null;
+        throw e;
+      }));
+    }
+    rows.push({ digest: r.digest, layerDigest: r.layerDigest, size: r.size, createdAt: r.createdAt, totalSpans: totals.get(r.digest)! });
+  }
+  return rows;
+}
+
+/** A recorded prefetch artifact with its parsed ranges. */
+export interface StoredPrefetch {
+  /** The newest record of the digest. */
+  record: PrefetchRecord;
+  /** Every layer it is recorded for, newest first (identical range lists give identical blobs). */
+  layerDigests: string[];
+  spans: PrefetchSpan[];
+  /** The blob as stored. */
+  bytes: Uint8Array;
+}
+
+/**
+ * The prefetch artifact `digest` from the store. InvalidArgumentError for an
+ * index or zTOC digest, NotFoundError for one the store has no record of,
+ * FormatError (naming the digest) for a damaged blob.
+ */
+export async function readStoredPrefetch(store: LocalStore, digest: string): Promise<StoredPrefetch> {
+  const records = await store.listPrefetches({ digest });
+  if (records.length === 0) {
+    if ((await store.listIndexes({})).some((x) => x.digest === digest)) {
+      throw new InvalidArgumentError(`Cannot show prefetch artifact ${digest}: it is a SOCI index`, { hint: `Run "soci index info ${digest}"` });
+    }
+    if ((await store.listZtocs({ ztocDigest: digest })).length > 0) {
+      throw new InvalidArgumentError(`Cannot show prefetch artifact ${digest}: it is a zTOC`, { hint: `Run "soci ztoc info ${digest}"` });
+    }
+    throw new NotFoundError(`Cannot find prefetch artifact ${digest}: the local store has no such prefetch artifact`, {
+      hint: 'Run "soci prefetch list" to see the stored prefetch artifacts',
+    });
+  }
+  const { bytes, spans } = await loadArtifact(store, digest);
+  return { record: records[0]!, layerDigests: [...new Set(records.map((r) => r.layerDigest))], spans, bytes };
 }

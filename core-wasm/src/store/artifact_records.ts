@@ -1,11 +1,14 @@
 /**
  * The artifact records of the local store (what upstream keeps in its bbolt
- * "artifacts DB", formats §11): one record per SOCI index and per zTOC, kept
- * in one JSON document `{"version":1,"indexes":[…],"ztocs":[…]}` that is
- * replaced atomically on every change.
+ * "artifacts DB", formats §11): one record per SOCI index, per zTOC and per
+ * prefetch artifact (§9.6), kept in one JSON document
+ * `{"version":1,"indexes":[…],"ztocs":[…],"prefetches":[…]}` that is replaced
+ * atomically on every change.
  *
  * Decoding is strict about shape (the file is ours, but a hand edit or a
- * future version must fail clearly, not half-work).
+ * future version must fail clearly, not half-work). The one allowance:
+ * `prefetches` may be absent, as in files written before prefetch artifacts
+ * were recorded (read as an empty list).
  *
  * Not here: files (local_store.ts).
  */
@@ -56,9 +59,26 @@ export interface ZtocRecord {
   createdAt: string;
 }
 
+/**
+ * A prefetch artifact (formats §9.6) as one SOCI index lists it. The same
+ * artifact bytes can serve several layers or indexes (identical span ranges
+ * give identical blobs), so a record is keyed by (digest, layer, index).
+ */
+export interface PrefetchRecord {
+  digest: string;
+  size: number;
+  layerDigest: string;
+  /** The SOCI index listing it: the record goes when that index record goes. */
+  indexDigest: string;
+  imageRef?: string;
+  /** RFC 3339 UTC. */
+  createdAt: string;
+}
+
 export interface Records {
   indexes: IndexRecord[];
   ztocs: ZtocRecord[];
+  prefetches: PrefetchRecord[];
 }
 
 function checkObj(v: unknown, where: string): Record<string, unknown> {
@@ -135,14 +155,30 @@ function decodeZtoc(v: unknown, where: string): ZtocRecord {
   return r;
 }
 
+function decodePrefetch(v: unknown, where: string): PrefetchRecord {
+  const o = checkObj(v, where);
+  const r: PrefetchRecord = {
+    digest: digest(o, "digest", where),
+    size: int(o, "size", where),
+    layerDigest: digest(o, "layerDigest", where),
+    indexDigest: digest(o, "indexDigest", where),
+    createdAt: str(o, "createdAt", where)!,
+  };
+  const imageRef = str(o, "imageRef", where, true);
+  if (imageRef !== undefined) r.imageRef = imageRef;
+  return r;
+}
+
 /** Parses the records file; FormatError naming the bad field. */
 export function decodeRecords(bytes: Uint8Array): Records {
   const o = parseJsonObject(bytes, "the store records", 256 << 20);
   if (o.version !== RECORDS_VERSION) throw new FormatError(`Cannot read the store records: version ${JSON.stringify(o.version)} is not ${RECORDS_VERSION}`);
   if (!Array.isArray(o.indexes) || !Array.isArray(o.ztocs)) throw new FormatError("Cannot read the store records: indexes and ztocs must be lists");
+  if (o.prefetches !== undefined && !Array.isArray(o.prefetches)) throw new FormatError("Cannot read the store records: prefetches must be a list");
   return {
     indexes: o.indexes.map((x, i) => decodeIndex(x, `indexes[${i}]`)),
     ztocs: o.ztocs.map((x, i) => decodeZtoc(x, `ztocs[${i}]`)),
+    prefetches: (o.prefetches ?? []).map((x, i) => decodePrefetch(x, `prefetches[${i}]`)),
   };
 }
 
@@ -153,6 +189,8 @@ export function encodeRecords(r: Records): Uint8Array {
     r.indexes.map((x) => encodeGoJsonValue(x)).join(",\n"),
     `],"ztocs":[`,
     r.ztocs.map((x) => encodeGoJsonValue(x)).join(",\n"),
+    `],"prefetches":[`,
+    r.prefetches.map((x) => encodeGoJsonValue(x)).join(",\n"),
     "]}\n",
   ];
   return new TextEncoder().encode(lines.join("\n"));

@@ -1,6 +1,6 @@
 /**
  * The CLI's local content store: an OCI image layout at `<root>/content`
- * holding zTOCs, SOCI indexes and their `{}` config, plus the artifact
+ * holding zTOCs, prefetch artifacts, SOCI indexes and their `{}` config, plus the artifact
  * records at `<root>/artifacts.json` (artifact_records.ts). The root is
  * `--store`, else `$XDG_DATA_HOME/soci`, else `~/.local/share/soci`, created
  * with mode 0700.
@@ -35,7 +35,7 @@ import {
   type ImageSource,
   type PutBlobOptions,
 } from "../oci/mod.ts";
-import { decodeRecords, encodeRecords, type IndexRecord, type Records, type ZtocRecord } from "./artifact_records.ts";
+import { decodeRecords, encodeRecords, type IndexRecord, type PrefetchRecord, type Records, type ZtocRecord } from "./artifact_records.ts";
 
 export const RECORDS_FILE = "artifacts.json";
 export const CONTENT_DIR = "content";
@@ -104,7 +104,7 @@ export class LocalStore {
   async readRecords(): Promise<Records> {
     const path = join(this.root, RECORDS_FILE);
     const st = await stat(path).catch(() => null);
-    if (st === null) return { indexes: [], ztocs: [] };
+    if (st === null) return { indexes: [], ztocs: [], prefetches: [] };
     const fh = await open(path, "r");
     try {
       return decodeRecords(new Uint8Array(await fh.readFile()));
@@ -119,19 +119,23 @@ export class LocalStore {
   }
 
   async #writeRecords(r: Records): Promise<void> {
+    // A prefetch record lives as long as the index listing it (replaced or removed).
+    const live = new Set(r.indexes.map((x) => x.digest));
+    r.prefetches = r.prefetches.filter((p) => live.has(p.indexDigest));
     await writeFileAtomic(join(this.root, RECORDS_FILE), encodeRecords(r), 0o600);
     const manifests: Descriptor[] = r.indexes.map((x) => ({ mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: x.digest, size: x.size }));
     await writeFileAtomic(join(this.root, CONTENT_DIR, "index.json"), encodeIndex({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests }));
   }
 
   /**
-   * Adds index and zTOC records (replacing records with the same digest; an
-   * index record is also keyed by manifest digest + platform + version, so
-   * re-creating replaces). The blobs must already be stored: NotFoundError
-   * otherwise.
+   * Adds index, zTOC and prefetch records (replacing records with the same
+   * digest; an index record is also keyed by manifest digest + platform +
+   * version, so re-creating replaces; a prefetch record by digest + layer +
+   * index). Prefetch records of indexes no longer recorded are dropped. The
+   * blobs must already be stored: NotFoundError otherwise.
    */
-  async addRecords(add: { indexes?: IndexRecord[]; ztocs?: ZtocRecord[] }): Promise<void> {
-    for (const x of [...(add.indexes ?? []), ...(add.ztocs ?? [])]) {
+  async addRecords(add: { indexes?: IndexRecord[]; ztocs?: ZtocRecord[]; prefetches?: PrefetchRecord[] }): Promise<void> {
+    for (const x of [...(add.indexes ?? []), ...(add.ztocs ?? []), ...(add.prefetches ?? [])]) {
       if (!(await this.hasBlob(x.digest))) throw new NotFoundError(`Cannot record ${x.digest}: its blob is not in the local store`);
     }
     const r = await this.readRecords();
@@ -142,6 +146,10 @@ export class LocalStore {
     for (const i of add.indexes ?? []) {
       r.indexes = r.indexes.filter((x) => x.digest !== i.digest && !(x.manifestDigest === i.manifestDigest && x.platform === i.platform && x.manifestVersion === i.manifestVersion && x.imageRef === i.imageRef));
       r.indexes.push(i);
+    }
+    for (const p of add.prefetches ?? []) {
+      r.prefetches = r.prefetches.filter((x) => !(x.digest === p.digest && x.layerDigest === p.layerDigest && x.indexDigest === p.indexDigest));
+      r.prefetches.push(p);
     }
     await this.#writeRecords(r);
   }
@@ -172,6 +180,18 @@ export class LocalStore {
     return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   }
 
+  /** Prefetch artifact records whose blobs exist, newest first. */
+  async listPrefetches(filter: { digest?: string; layerDigest?: string } = {}): Promise<PrefetchRecord[]> {
+    const r = await this.readRecords();
+    const out: PrefetchRecord[] = [];
+    for (const x of r.prefetches) {
+      if (filter.digest !== undefined && x.digest !== filter.digest) continue;
+      if (filter.layerDigest !== undefined && x.layerDigest !== filter.layerDigest) continue;
+      if (await this.hasBlob(x.digest)) out.push(x);
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
   /** A zTOC recorded for this layer and span size whose blob is present (formats §9.7), or null. */
   async findZtoc(layerDigest: string, spanSize: number): Promise<Uint8Array | null> {
     const hit = (await this.listZtocs({ layerDigest })).find((z) => z.spanSize === spanSize);
@@ -181,7 +201,8 @@ export class LocalStore {
   /**
    * Removes index records and their blobs; returns the digests removed.
    * NotFoundError for a digest with no index record (nothing is removed then).
-   * zTOC records and blobs stay (as upstream).
+   * The prefetch records of the removed indexes go with them; zTOC records
+   * and blobs, and prefetch blobs, stay (as upstream keeps zTOCs).
    */
   async removeIndexes(digests: readonly string[]): Promise<string[]> {
     const r = await this.readRecords();

@@ -94,6 +94,6 @@ test("LocalStore reports a damaged records file with a hint instead of guessing"
 
 test("encodeRecords() and decodeRecords() round-trip", () => {
   const r = records("2026-01-01T00:00:00.000Z");
-  const rec = { indexes: [r.index], ztocs: [r.ztoc] };
+  const rec = { indexes: [r.index], ztocs: [r.ztoc], prefetches: [] };
   assert.deepEqual(decodeRecords(encodeRecords(rec)), rec);
 });
