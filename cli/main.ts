@@ -138,8 +138,19 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   try {
     return await runCommand(argv, stdout, stderr, env, opts);
   } catch (e) {
+    if (isBrokenPipe(e)) return BROKEN_PIPE_STATUS;
     return reportError(e, stderr, debug);
   }
+}
+
+/**
+ * The reader of our output went away (`soci ztoc info D | head -1`): stop
+ * quietly with the status a process killed by SIGPIPE has, as Unix filters
+ * (and Go programs such as upstream's CLI) do.
+ */
+const BROKEN_PIPE_STATUS = 141;
+function isBrokenPipe(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === "EPIPE";
 }
 
 async function runCommand(
@@ -304,6 +315,11 @@ export function commandHelp(spec: CommandSpec): string {
 /** Process work only: worker dispatch, argv, streams, exit code. */
 export async function main(programUrl: string): Promise<void> {
   if (runZtocWorkerIfWorker()) return;
+  // Node reports a closed pipe as an 'error' event on the stream (Bun throws from write, see run()).
+  process.stdout.on("error", (e) => {
+    if (isBrokenPipe(e)) process.exit(BROKEN_PIPE_STATUS);
+    throw e;
+  });
   const code = await run(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

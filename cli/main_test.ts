@@ -171,3 +171,14 @@ test("run() resolves --store against the working directory and --debug traces it
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /soci: debug: store \/.*\/rel-store\n/);
 });
+
+test("run() stops quietly with status 141 when stdout's reader has gone (EPIPE), and reports other write errors", async () => {
+  let err = "";
+  const stderr = { write: (s: string) => ((err += s), true) };
+  const closed = { write: () => { throw Object.assign(new Error("EPIPE: broken pipe, write"), { code: "EPIPE" }); } };
+  assert.equal(await run(["--version"], { stdout: closed, stderr }), 141);
+  assert.equal(err, "", "nothing on stderr");
+  const full = { write: () => { throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }); } };
+  assert.notEqual(await run(["--version"], { stdout: full, stderr }), 141);
+  assert.match(err, /ENOSPC/);
+});
