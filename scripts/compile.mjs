@@ -7,7 +7,7 @@
 // Written to a temp file and renamed into place; skipped when dist/soci is
 // newer than the bundle (pass --force to rebuild).
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUNDLE } from "./bundle.mjs";
@@ -24,7 +24,11 @@ export function binaryIsFresh() {
 export function compile({ force = false } = {}) {
   if (!existsSync(BUNDLE)) throw new Error("compile: dist/soci.mjs is missing; run scripts/bundle.mjs first");
   if (!force && binaryIsFresh()) return BINARY;
-  const tmp = `${BINARY}.${process.pid}.tmp`;
+  // Built as `soci` in a private directory, then renamed: the output's name is
+  // what stack traces show (`/$bunfs/root/soci`), so it must not be a temp name.
+  const tmpDir = join(dirname(BINARY), `.compile-${process.pid}`);
+  const tmp = join(tmpDir, "soci");
+  mkdirSync(tmpDir, { recursive: true });
   try {
     // The bundle is already minified; --compile embeds it with the Bun runtime.
     // --bytecode embeds JavaScriptCore bytecode as well, so start-up skips
@@ -38,9 +42,8 @@ export function compile({ force = false } = {}) {
     });
     chmodSync(tmp, 0o755);
     renameSync(tmp, BINARY);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
   }
   return BINARY;
 }
