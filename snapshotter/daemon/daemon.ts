@@ -145,10 +145,17 @@ export async function runSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}):
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
   await d.stop(sig === "SIGINT");
-  // SIGTERM leaves the FUSE mounts up, so device-reader threads stay blocked in
-  // read(2) and a normal exit would wait for them forever: end the process hard
-  // (the mounts become stale and are restored at the next start, §12.1).
-  if (sig === "SIGTERM") process.kill(process.pid, "SIGKILL");
+  if (sig === "SIGTERM") {
+    // SIGTERM leaves the FUSE mounts up, so device-reader threads stay blocked in
+    // read(2) and a normal exit would wait for them forever. End the process the
+    // way SIGTERM's default action does (status "terminated by SIGTERM", a clean
+    // stop to service managers), with SIGKILL as the fallback if something still
+    // catches it; the mounts become stale and are restored at the next start (§12.1).
+    process.removeAllListeners("SIGTERM");
+    setTimeout(() => process.kill(process.pid, "SIGKILL"), 2000);
+    process.kill(process.pid, "SIGTERM");
+    return;
+  }
   process.exit(0);
 }
 

@@ -127,7 +127,9 @@ describe("containerd 1.6 with soci snapshotter", { skip, timeout: 900_000 }, () 
     assert.equal(st.stdout.split("\n").filter((l) => / lazy /.test(l) && l.includes(ref)).length, 3, st.stdout);
 
     // containerd and the snapshotter restarted (SIGTERM: FUSE mounts left stale, restored at start).
+    const proc = d.proc!;
     await d.stop("SIGTERM");
+    assert.equal(proc.signalCode, "SIGTERM", "ended as SIGTERM's default action would (not SIGKILL), FUSE readers still blocked");
     await ctd.stop();
     await ctd.start();
     await d.start();
