@@ -52,6 +52,11 @@ export interface LayerFsOptions {
   opaqueXattr?: OpaqueXattrMode;
   /** Layer size and bytes fetched so far, for the §8.7 state file (default zeros). */
   fetchStats?: () => { size: number; fetchedSize: number };
+  /**
+   * STATFS answer (snapshotter §8.6: the disk holding the snapshotter root).
+   * Default: the layer's own numbers (blocks of its files, its entry count).
+   */
+  statfs?: () => FuseStatfs;
 }
 
 /**
@@ -99,6 +104,7 @@ export class LayerFs implements ReadOnlyFileSystem {
   readonly #stateDirId: number;
   readonly #stateFileId: number;
   readonly #fetchStats: () => { size: number; fetchedSize: number };
+  readonly #statfs: (() => FuseStatfs) | undefined;
   #lastError: string | null = null;
 
   /**
@@ -120,6 +126,7 @@ export class LayerFs implements ReadOnlyFileSystem {
     this.totalSize = s.totalSize;
     // §8.7: two nodes outside the tree, reachable only by name from the root.
     this.#fetchStats = opts.fetchStats ?? (() => ({ size: 0, fetchedSize: 0 }));
+    this.#statfs = opts.statfs;
     const stateDir = new LayerNode(S_IFDIR | 0o500);
     stateDir.parent = 1;
     this.#stateDirId = this.#tree.append(stateDir);
@@ -247,6 +254,7 @@ export class LayerFs implements ReadOnlyFileSystem {
   }
 
   statfs(_nodeid?: number, _ctx?: RequestContext): FuseStatfs {
+    if (this.#statfs) return this.#statfs();
     return {
       blocks: Math.ceil(this.totalSize / BLOCK), bfree: 0, bavail: 0, files: this.fileCount, ffree: 0,
       bsize: BLOCK, namelen: 255, frsize: BLOCK,

@@ -22,13 +22,15 @@
  * Not here: span states, verification and caching (spans/), the tree
  * (layerfs/), the FUSE protocol (fuse/), loading the artifact (resolve_image.ts).
  */
+import { statfsSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
 import { FormatError } from "../../core-wasm/src/errors.ts";
 import type { Descriptor, ImageSource } from "../../core-wasm/src/oci/mod.ts";
 import type { Repository } from "../../core-wasm/src/registry/mod.ts";
 import { ztocSpans, type Ztoc } from "../../core-wasm/src/ztoc/mod.ts";
 import type { BackgroundFetcher } from "../fetcher/mod.ts";
-import { mountFuse, type FuseMount } from "../fuse/mod.ts";
+import { mountFuse, type FuseMount, type FuseStatfs } from "../fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "../layerfs/mod.ts";
 import { prefetchSpanRanges, registryRangeFetcher, SpanManager, type FetchLimiter, type RangeFetcher, type SpanCache, type SpanIdRange, type SpanStats } from "../spans/mod.ts";
 
@@ -113,12 +115,33 @@ function withReadAhead(spans: SpanManager, ztoc: Ztoc) {
   };
 }
 
+/**
+ * snapshotter §8.6 statfs: the numbers of the disk holding `path` (a directory
+ * beside the mount point, never inside it: that would ask this daemon),
+ * namelen 255; zeros with 4096-byte blocks if the disk cannot be asked.
+ */
+export function diskStatfs(path: string): FuseStatfs {
+  try {
+    const s = statfsSync(path);
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: 255, frsize: s.bsize };
+  } catch {
+    return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+  }
+}
+
 /** Mounts the layer lazily at `opts.dir`; nothing stays mounted or registered when it throws. */
 export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer> {
   const { layer, ztoc, log } = opts;
   const fetcher = await rangeFetcherFor(opts);
   const spans = new SpanManager({ ztoc, layerDigest: layer.digest, fetch: fetcher.fetch, cache: opts.cache, ...(opts.limiter ? { limiter: opts.limiter } : {}), ...(log ? { log } : {}) });
-  const fs = new LayerFs(ztoc.toc, withReadAhead(spans, ztoc), { layerDigest: layer.digest, ...(log ? { log } : {}) });
+  const statfsPath = dirname(opts.dir);
+  const fs = new LayerFs(ztoc.toc, withReadAhead(spans, ztoc), {
+    layerDigest: layer.digest,
+    statfs: () => diskStatfs(statfsPath),
+    // §8.7 state file: the layer's compressed size and the compressed bytes fetched for it.
+    fetchStats: () => ({ size: layer.size, fetchedSize: spans.stats().bytesFetched }),
+    ...(log ? { log } : {}),
+  });
   let prefetchedSpans = 0;
   let prefetchNote = opts.prefetchNote;
   const stopPrefetch = new AbortController();

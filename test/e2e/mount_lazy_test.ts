@@ -98,6 +98,40 @@ describe("soci mount: lazy loading, span cache reuse, kill -9 recovery", { skip,
     await umount(target);
   });
 
+  test("each layer mount: statfs is the disk's (snapshotter §8.6); the §8.7 state file counts the bytes fetched", async () => {
+    // Its own --root: an empty span cache, so reading a file fetches bytes.
+    const own = join(dir, "root-state");
+    const target = join(dir, "state");
+    mkdirSync(target, { recursive: true });
+    ok(await run("mount", "--root", own, ref, target), "mount");
+    try {
+      ok(await sh(`cat ${target}/etc/os-release >/dev/null`));
+      const s = JSON.parse(ok(await run("mount", "--root", own, "--stats", "--json", target)).stdout) as StatusJson;
+      // The layer mounts of this image: fuse.soci mount points under that root, l/0, l/1, …
+      const points = ok(await sh(`awk '$3 == "fuse.soci" && index($2, "${own}/") == 1 { print $2 }' /proc/mounts`)).stdout.trim().split("\n").filter((p) => /\/l\/\d+$/.test(p));
+      assert.equal(points.length, 3, `layer mounts found: ${points.join(" ")}`);
+      for (const p of points) {
+        const onLayer = ok(await sh(`stat -f -c '%b %S %l' ${p}`)).stdout.trim().split(" ");
+        const onDisk = ok(await sh(`stat -f -c '%b %S %l' ${p}/..`)).stdout.trim().split(" ");
+        assert.deepEqual(onLayer, [onDisk[0], onDisk[1], "255"], `statfs of ${p}`);
+      }
+      const byDigest = new Map(s.layers.map((l) => [l.digest, l]));
+      let withBytes = 0;
+      for (const p of points) {
+        const name = ok(await sh(`ls ${p}/.soci-snapshotter/`)).stdout.trim();
+        const doc = JSON.parse(ok(await sh(`cat ${p}/.soci-snapshotter/${name}`)).stdout) as { digest: string; size: number; fetchedSize: number };
+        const l = byDigest.get(doc.digest);
+        assert.ok(l, `state file names a layer of the image: ${doc.digest}`);
+        assert.equal(doc.size, l.size, "size = the layer's compressed size");
+        assert.equal(doc.fetchedSize, l.bytesFetched, "fetchedSize = the bytes fetched for it (as --stats says)");
+        if (doc.fetchedSize > 0) withBytes++;
+      }
+      assert.ok(withBytes >= 1, "reading /etc/os-release fetched bytes for at least one layer");
+    } finally {
+      ok(await run("umount", "--root", own, target), "umount");
+    }
+  });
+
   test("the single binary dist/soci starts itself as the daemon", async () => {
     const target = join(dir, "binary");
     mkdirSync(target);
