@@ -144,7 +144,7 @@ export class LayerManager {
   async unpackLayer(ref: LayerRef, reason: string, opts: { onProgress?: (bytes: number) => void } = {}): Promise<LayerMountInfo> {
     const d: Descriptor = ref.layer.descriptor;
     const dest = join(this.root, "layers", hexOf(d.digest), "fs");
-    const r = await unpackLayer(d, ref.source.openBlob(d), dest, { privileged: this.#opts.privileged, log: this.#opts.log, onProgress: opts.onProgress });
+    const r = await unpackLayer(d, ref.source.openBlob(d), dest, { privileged: this.#opts.privileged, log: this.#opts.log, onProgress: opts.onProgress, ...(ref.layer.diffId ? { diffId: ref.layer.diffId } : {}) });
     const info: LayerMountInfo = { digest: d.digest, size: d.size, mode: "unpacked", dir: r.dir, reason, reused: r.reused };
     this.#unpacked.push(info);
     return info;

@@ -78,6 +78,8 @@ export interface ResolvedLayer {
   disableXattrs: boolean;
   /** Why the layer cannot be lazy, when `ztoc` is absent. */
   notLazyReason?: string;
+  /** The image config's diff ID for this layer (SHA-256 of the uncompressed tar), when the config lists one per layer. */
+  diffId?: string;
   /** The index's prefetch artifact for this layer (formats §9.6), when it lists one. */
   prefetchDescriptor?: Descriptor;
   /** Its span ranges (inclusive ids, all within the zTOC's spans): only with the `prefetch` option. */
@@ -135,6 +137,8 @@ export async function resolveImage(source: ImageSource, opts: ResolveImageOption
     manifestBytes = await source.readBlob(match, MAX_MANIFEST_SIZE);
   }
   const manifest = parseManifest(manifestBytes, `manifest ${manifestDescriptor.digest}`);
+  // Read beside the index lookup; only a local unpack uses them (to check the tar it wrote).
+  const diffIds = readDiffIds(source, manifest, opts.log);
   const result: ResolvedImage = {
     name: source.name,
     platform: formatPlatform(manifestDescriptor.platform ?? want),
@@ -153,6 +157,7 @@ export async function resolveImage(source: ImageSource, opts: ResolveImageOption
       ? "the image has no SOCI index (no v2 annotation, no v1 referrer)"
       : "the image has no SOCI v2 index (v1 lookup is off; pass --soci-v1 to look for one)";
     for (const l of result.layers) l.notLazyReason = result.noIndexReason;
+    attachDiffIds(result, await diffIds);
     return result;
   }
   result.sociIndex = { digest: found.descriptor.digest, version: found.version };
@@ -204,7 +209,28 @@ export async function resolveImage(source: ImageSource, opts: ResolveImageOption
       }
     }),
   );
+  attachDiffIds(result, await diffIds);
   return result;
+}
+
+const MAX_CONFIG_SIZE = 8 << 20;
+const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
+
+/** The config's `rootfs.diff_ids` when it has one valid ID per layer; else null (with a log line). Never throws. */
+async function readDiffIds(source: ImageSource, manifest: Manifest, log?: (line: string) => void): Promise<string[] | null> {
+  try {
+    const doc = JSON.parse(new TextDecoder().decode(await source.readBlob(manifest.config, MAX_CONFIG_SIZE))) as { rootfs?: { diff_ids?: unknown } };
+    const ids = doc?.rootfs?.diff_ids;
+    if (Array.isArray(ids) && ids.length === manifest.layers.length && ids.every((x) => typeof x === "string" && DIFF_ID.test(x))) return ids as string[];
+    log?.(`image config ${manifest.config.digest}: no usable rootfs.diff_ids (one sha256 per layer); unpacked layers are checked by their blob digest only`);
+  } catch (e) {
+    log?.(`image config ${manifest.config.digest} could not be read (${(e as Error).message}); unpacked layers are checked by their blob digest only`);
+  }
+  return null;
+}
+
+function attachDiffIds(image: ResolvedImage, ids: string[] | null): void {
+  if (ids !== null) image.layers.forEach((l, i) => (l.diffId = ids[i]));
 }
 
 function isSociIndexDescriptor(d: Descriptor): boolean {

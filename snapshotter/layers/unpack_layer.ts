@@ -6,19 +6,22 @@
  * last byte is listed and extracted (`_extract.ts`: safe names, whiteouts in
  * overlay form). The result is built in `<dest>.tmp-<random>/fs` and renamed
  * to `dest`, so `dest` exists only complete; an existing `dest` is reused.
+ * With `diffId` (the image config's ID for the layer), the tar written is
+ * also hashed and must match it, as containerd checks when it unpacks.
  *
- * Not here: the lazy path (layer_manager.ts), diff-ID checks (the image
- * config's diff IDs are not consulted: the blob digest is).
+ * Not here: the lazy path (layer_manager.ts), reading the image config
+ * (resolve_image.ts).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { FailedPreconditionError, SociError } from "../../core-wasm/src/errors.ts";
+import { FailedPreconditionError, FormatError, SociError } from "../../core-wasm/src/errors.ts";
 import type { Descriptor } from "../../core-wasm/src/oci/mod.ts";
 import { extractTar, listTar, type ExtractSummary } from "./_extract.ts";
 
@@ -34,6 +37,8 @@ export interface UnpackOptions {
   log?: (line: string) => void;
   /** Called with the compressed bytes received so far. */
   onProgress?: (compressedBytes: number) => void;
+  /** `sha256:…` the uncompressed tar must hash to (the config's diff ID); unchecked when absent. */
+  diffId?: string;
 }
 
 type Compression = "gzip" | "zstd" | "none";
@@ -90,9 +95,22 @@ export async function unpackLayer(layer: Descriptor, blob: AsyncIterable<Uint8Ar
       })(),
     );
     const out = createWriteStream(tarPath);
-    if (compression === "gzip") await pipeline(counted, createGunzip(), out);
-    else if (compression === "zstd") await pipeline(counted, zstdStream(), out);
-    else await pipeline(counted, out);
+    const tarHash = createHash("sha256");
+    const hashed = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        tarHash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    if (compression === "gzip") await pipeline(counted, createGunzip(), hashed, out);
+    else if (compression === "zstd") await pipeline(counted, zstdStream(), hashed, out);
+    else await pipeline(counted, hashed, out);
+    const tarDigest = `sha256:${tarHash.digest("hex")}`;
+    if (opts.diffId !== undefined && tarDigest !== opts.diffId) {
+      throw new FormatError(`Cannot unpack layer ${layer.digest}: its uncompressed content is ${tarDigest}, but the image config's diff ID for it is ${opts.diffId}`, { source: layer.digest }, {
+        hint: "The image is inconsistent (its config does not describe this layer); rebuild or re-push it",
+      });
+    }
     const entries = await listTar(tarPath, layer.digest);
     const fs = join(work, "fs");
     await mkdir(fs, { mode: 0o755 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -159,4 +159,19 @@ test("unpackLayer() as root: whiteouts become 0:0 char devices, opaque dirs get 
   const { spawnSync } = await import("node:child_process");
   const x = spawnSync("python3", ["-c", `import os; print(os.getxattr(${JSON.stringify(join(fs, "opq"))}, "trusted.overlay.opaque").decode())`], { encoding: "utf8" });
   assert.equal(x.stdout.trim(), "y", x.stderr);
+});
+
+test("unpackLayer() checks the uncompressed tar against the config's diff ID when given one", async () => {
+  const d = temp();
+  const bytes = tar([{ name: "f", data: "content" }]);
+  const diffId = "sha256:" + createHash("sha256").update(bytes).digest("hex");
+  const good = layerOf(bytes);
+  const r = await unpackLayer(good.desc, good.chunks, join(d, "ok"), { privileged: isRoot, diffId });
+  assert.equal(readFileSync(join(r.dir, "f"), "utf8"), "content");
+  const bad = layerOf(bytes);
+  const wrong = "sha256:" + "0".repeat(64);
+  await assert.rejects(unpackLayer(bad.desc, bad.chunks, join(d, "bad"), { privileged: isRoot, diffId: wrong }), (e: unknown) =>
+    e instanceof FormatError && e.message.includes(diffId) && e.message.includes(wrong) && e.message.includes(bad.desc.digest));
+  assert.equal(existsSync(join(d, "bad")), false, "nothing left at dest");
+  assert.deepEqual(readdirSync(d).sort(), ["ok"], "no temp directory left beside it");
 });

@@ -139,7 +139,7 @@ export class SociRemote implements RemoteHandler {
     const staged = join(dirname(fsDir), "unpack");
     await rm(staged, { recursive: true, force: true });
     let bytes = 0;
-    const r = await unpackLayer(layer.descriptor, ctx.source.openBlob(layer.descriptor), staged, { privileged: process.getuid?.() === 0, onProgress: (n) => (bytes = n) });
+    const r = await unpackLayer(layer.descriptor, ctx.source.openBlob(layer.descriptor), staged, { privileged: process.getuid?.() === 0, onProgress: (n) => (bytes = n), ...(layer.diffId ? { diffId: layer.diffId } : {}) });
     await rm(fsDir, { recursive: true, force: true });
     await rename(r.dir, fsDir);
     await rm(staged, { recursive: true, force: true });
