@@ -30,7 +30,7 @@
  * kept as latin1 strings (one char per byte: lossless, byte-order sortable).
  * Not here: FUSE requests (layer_fs.ts), reading data (the `LayerReader`).
  */
-import { displayText } from "../../core-wasm/src/bytes/mod.ts";
+import { binaryString as latin1, displayText, fromBinaryString as latin1Bytes } from "../../core-wasm/src/bytes/mod.ts";
 import { FormatError } from "../../core-wasm/src/errors.ts";
 import type { TocEntry, TocEntryType } from "../../core-wasm/src/ztoc/mod.ts";
 import { makeRdev, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from "../fuse/mod.ts";
@@ -83,18 +83,8 @@ const OPAQUE_MARKER = ".wh..wh..opq";
 const NAME_MAX = 255;
 const PATH_MAX = 4096;
 
-/** One char per byte. */
-export function latin1(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
-  return s;
-}
-
-export function latin1Bytes(s: string): Uint8Array {
-  const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
-  return b;
-}
+/** One char per byte (core bytes/'s `binaryString`), and back. */
+export { latin1, latin1Bytes };
 
 /** Cleaned path components of a tar name, or the reason it cannot name anything in the layer. */
 export function cleanName(name: Uint8Array): string[] | { refused: string } {

@@ -81,6 +81,20 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
+/** One char per byte: a lossless, byte-order-sortable string for arbitrary bytes (map keys, raw names). */
+export function binaryString(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
+  return s;
+}
+
+/** The bytes of a `binaryString` (each char's code, 0–255). */
+export function fromBinaryString(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
 export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }

@@ -12,10 +12,11 @@
  * Not here: where the artifacts go (build_soci_index.ts, convert.ts) and how a
  * snapshotter uses them (snapshotter/layers).
  */
-import { equalBytes, sha256Digest, utf8 } from "../bytes/mod.ts";
+import { binaryString, sha256Digest, utf8 } from "../bytes/mod.ts";
 import { FormatError } from "../errors.ts";
 import { ANNOTATION_IMAGE_LAYER_DIGEST, encodeGoJsonValue, MEDIA_TYPE_SOCI_PREFETCH, type Descriptor } from "../oci/mod.ts";
-import { ztocSpans, type Ztoc } from "../ztoc/mod.ts";
+import { ztocSpans, type TocEntry, type Ztoc } from "../ztoc/mod.ts";
+
 
 export const PREFETCH_ARTIFACT_VERSION = "1.0";
 
@@ -129,11 +130,26 @@ export function buildPrefetchArtifacts(paths: readonly string[], layers: Readonl
   const ranges = new Map<string, PrefetchSpan[]>();
   const warnings: string[] = [];
   const topDown = [...layers].reverse();
+  // Raw TOC name (as a binary string: one char per byte) → its first entry, per zTOC, made once:
+  // a recorded file list has thousands of paths (1,373 for bench/run's main.py).
+  const byName = new Map<Ztoc, Map<string, TocEntry>>();
+  const entryNamed = (ztoc: Ztoc, name: string): TocEntry | undefined => {
+    let names = byName.get(ztoc);
+    if (names === undefined) {
+      names = new Map();
+      for (const t of ztoc.toc) {
+        const key = binaryString(t.name);
+        if (!names.has(key)) names.set(key, t);
+      }
+      byName.set(ztoc, names);
+    }
+    return names.get(name);
+  };
   for (const path of paths) {
-    const name = utf8(cleanPrefetchPath(path));
+    const name = binaryString(utf8(cleanPrefetchPath(path)));
     let found = false;
     for (const { layerDigest, ztoc } of topDown) {
-      const e = ztoc.toc.find((t) => equalBytes(t.name, name));
+      const e = entryNamed(ztoc, name);
       if (e === undefined) continue;
       const { table } = ztocSpans(ztoc);
       const start = table.spanFor(e.uncompressedOffset);

@@ -6,6 +6,7 @@
  * (`mergePAX`). Keys are kept as bytes; a latin1 string of the key (one
  * char per byte) indexes them.
  */
+import { binaryString, fromBinaryString } from "../bytes/mod.ts";
 import { parseGoInt, parseGoNumber } from "./_numbers.ts";
 
 export interface PaxRecord {
@@ -13,18 +14,6 @@ export interface PaxRecord {
   value: Uint8Array;
 }
 
-/** One char per byte: a lossless map key for arbitrary bytes. */
-export function binaryString(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
-  return s;
-}
-
-function bytesOf(s: string): Uint8Array {
-  const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
-  return b;
-}
 
 /** PAX records of one extended header, in first-seen order, last value wins. */
 export class PaxRecords {
@@ -92,7 +81,7 @@ export function parsePax(buf: Uint8Array): PaxRecords | string {
       records.set(key.slice(), value.slice());
     }
   }
-  if (sparseMap.length > 0) records.set(bytesOf("GNU.sparse.map"), bytesOf(sparseMap.map(binaryString).join(",")));
+  if (sparseMap.length > 0) records.set(fromBinaryString("GNU.sparse.map"), fromBinaryString(sparseMap.map(binaryString).join(",")));
   return records;
 }
 
