@@ -40,7 +40,6 @@ import {
   MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_MANIFEST,
   MEDIA_TYPE_SOCI_INDEX_V2,
-  MEDIA_TYPE_SOCI_PREFETCH,
   parseManifest,
   type Descriptor,
   type ImageSink,
@@ -51,7 +50,7 @@ import {
 import { planImage, type PlanOptions } from "./plan_image.ts";
 import { buildIndexForManifest, type IndexBuildOptions, type LayerResult } from "./build_soci_index.ts";
 import type { PrefetchArtifact } from "./prefetch.ts";
-import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, type BuiltSociIndex } from "./soci_index.ts";
+import { putSociArtifacts, type BuiltSociIndex } from "./soci_index.ts";
 
 export interface ConvertOptions extends IndexBuildOptions, PlanOptions {
   /** Tag for the destination (`oci:DIR:TAG`). */
@@ -181,10 +180,7 @@ async function convertInto(source: ImageSource, sink: ImageSink, opts: ConvertOp
   for (const { build } of built) {
     if (build.index === null) continue;
     anyIndex = true;
-    for (const [digest, bytes] of build.ztocBlobs) await sink.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
-    for (const [digest, bytes] of build.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
-    await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES);
-    await sink.putBlob(build.index.descriptor, build.index.bytes);
+    await putSociArtifacts(sink, { ...build, index: build.index });
   }
 
   // Steps 3–4.

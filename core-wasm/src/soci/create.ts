@@ -10,12 +10,12 @@
  *
  * Not here: records (store_records.ts), pushing (registry/).
  */
-import { MEDIA_TYPE_SOCI_PREFETCH, type Descriptor, type ImageSink, type ImageSource, type Platform } from "../oci/mod.ts";
+import type { Descriptor, ImageSink, ImageSource, Platform } from "../oci/mod.ts";
 import { planImage, type PlanOptions } from "./plan_image.ts";
 import { buildIndexForManifest, type IndexBuildOptions, type LayerResult } from "./build_soci_index.ts";
 import { noIndexNotice, type Notice } from "./convert.ts";
 import type { PrefetchArtifact } from "./prefetch.ts";
-import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, type BuiltSociIndex } from "./soci_index.ts";
+import { putSociArtifacts, type BuiltSociIndex } from "./soci_index.ts";
 
 export interface CreateOptions extends IndexBuildOptions, PlanOptions {}
 
@@ -47,12 +47,7 @@ export async function createSociIndexes(source: ImageSource, opts: CreateOptions
   for (const target of plan.targets) {
     const subject: Descriptor = { mediaType: target.descriptor.mediaType, digest: target.descriptor.digest, size: target.descriptor.size };
     const build = await buildIndexForManifest(source, target.manifest, "v1", opts, subject);
-    if (sink && build.index !== null) {
-      for (const [digest, bytes] of build.ztocBlobs) await sink.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
-      for (const [digest, bytes] of build.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
-      await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES);
-      await sink.putBlob(build.index.descriptor, build.index.bytes);
-    }
+    if (sink && build.index !== null) await putSociArtifacts(sink, { ...build, index: build.index });
     indexes.push({
       platform: target.platform,
       imageManifest: subject,

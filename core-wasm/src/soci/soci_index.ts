@@ -97,6 +97,20 @@ export function buildSociIndex(parts: SociIndexParts): BuiltSociIndex {
   return { manifest, bytes, descriptor: { mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: sha256Digest(bytes), size: bytes.length } };
 }
 
+/**
+ * Writes one SOCI index and what it references, in the order a registry
+ * accepts: zTOC blobs, prefetch artifacts, the `{}` config, the index.
+ */
+export async function putSociArtifacts(
+  sink: { putBlob(d: Descriptor, bytes: Uint8Array): Promise<unknown> },
+  parts: { ztocBlobs: ReadonlyMap<string, Uint8Array>; prefetchBlobs: ReadonlyMap<string, Uint8Array>; index: BuiltSociIndex },
+): Promise<void> {
+  for (const [digest, bytes] of parts.ztocBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_LAYER, digest, size: bytes.length }, bytes);
+  for (const [digest, bytes] of parts.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
+  await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES);
+  await sink.putBlob(parts.index.descriptor, parts.index.bytes);
+}
+
 export interface ParsedSociIndex {
   version: SociIndexVersion;
   manifest: Manifest;

@@ -12,13 +12,13 @@
  * Not here: the store's files (store/), printing (cli/).
  */
 import { FormatError, InvalidArgumentError, NotFoundError } from "../errors.ts";
-import { blobPath, formatPlatform, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_SOCI_PREFETCH, type Descriptor, type Platform } from "../oci/mod.ts";
+import { blobPath, formatPlatform, MEDIA_TYPE_OCI_MANIFEST, type Descriptor, type Platform } from "../oci/mod.ts";
 import type { IndexRecord, LayerZtoc, LocalStore, PrefetchRecord, ZtocRecord } from "../store/mod.ts";
 import type { LayerResult } from "./build_soci_index.ts";
 import type { ConvertResult } from "./convert.ts";
 import type { CreateResult } from "./create.ts";
 import { parsePrefetchArtifact, type PrefetchArtifact, type PrefetchSpan } from "./prefetch.ts";
-import { EMPTY_CONFIG_BYTES, EMPTY_CONFIG_DIGEST, type BuiltSociIndex, type SociIndexVersion } from "./soci_index.ts";
+import { putSociArtifacts, type BuiltSociIndex, type SociIndexVersion } from "./soci_index.ts";
 
 interface Entry {
   version: SociIndexVersion;
@@ -46,10 +46,7 @@ async function record(store: LocalStore, entries: Entry[], imageDigest: string, 
   const prefetches: PrefetchRecord[] = [];
   for (const e of entries) {
     if (e.sociIndex === null) continue;
-    for (const [digest, bytes] of e.ztocBlobs) await store.putBlob({ mediaType: "application/octet-stream", digest, size: bytes.length }, bytes);
-    for (const [digest, bytes] of e.prefetchBlobs) await store.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
-    await store.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: 2 }, EMPTY_CONFIG_BYTES);
-    await store.putBlob(e.sociIndex.descriptor, e.sociIndex.bytes);
+    await putSociArtifacts(store, { ztocBlobs: e.ztocBlobs, prefetchBlobs: e.prefetchBlobs, index: e.sociIndex });
     const layers: LayerZtoc[] = [];
     for (const l of e.layers) {
       if (l.status !== "built") continue;
