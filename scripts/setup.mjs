@@ -32,6 +32,7 @@ export const DEBIAN_PACKAGES = {
   gcc: "gcc",
   time: "/usr/bin/time",
   "zlib1g-dev": "/usr/include/zlib.h",
+  "golang-go": "go",
 };
 
 function has(cmd) {
