@@ -61,6 +61,8 @@ export class LayerNode {
   /** Directories only: latin1 name → node id. */
   children: Map<string, number> | null = null;
   opaque = false;
+  /** Regular files: the TOC entry the node's data and attributes come from (for the §8.6 header check). */
+  entry: TocEntry | null = null;
 
   constructor(mode: number) {
     this.mode = mode;
@@ -258,6 +260,7 @@ export class LayerTree {
     n.mtimeNsec = t?.nsec ?? 0;
     n.size = typeBits === S_IFREG ? e.uncompressedSize : typeBits === S_IFLNK ? e.linkname.length : 0;
     n.dataOffset = typeBits === S_IFREG ? e.uncompressedOffset : 0;
+    n.entry = typeBits === S_IFREG ? e : null;
     n.link = typeBits === S_IFLNK ? e.linkname : null;
     n.rdev = typeBits === S_IFCHR || typeBits === S_IFBLK ? makeRdev(e.devmajor, e.devminor) : 0;
     let xattrs: NodeXattr[] | null = null;

@@ -15,6 +15,11 @@
  *  - open: regular files only, with keep-cache; read → `LayerReader.read` of
  *    `[dataOffset + offset, …)` clamped to the file size; never for 0 bytes.
  *    Reader errors propagate (the server answers EIO and logs one line).
+ *  - §8.6 header check (unless `verifyHeaders: false`): the first read of a
+ *    file also reads its tar header region, concurrently with the data, and
+ *    both wait for `checkTarHeader` (_header_check.ts). A mismatch is EIO for
+ *    every read of that file from then on (logged once, in the state file);
+ *    a failed header read is not remembered, the next read tries again.
  *
  *  - §8.7 state directory: lookup of `.soci-snapshotter` in the root (never
  *    listed; it shadows a layer entry of that name) finds a dir `dr-x------` (ino 1) holding `<digest>.json`
@@ -22,9 +27,7 @@
  *    fetchedPercent (from the `fetchStats` option) and the last read error.
  *
  * Nodes are never dropped (FORGET is ignored: the tree is static) and node
- * ids are never reused. Not here: the first-read tar header verification of
- * §8.6 (needs the span manager's header reads), id-mapping, mounting
- * (fuse/mount.ts).
+ * ids are never reused. Not here: id-mapping, mounting (fuse/mount.ts).
  */
 import type { TocEntry } from "../../core-wasm/src/ztoc/mod.ts";
 import {
@@ -32,6 +35,8 @@ import {
   type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseStatfs, type OpendirResult, type OpenResult,
   type ReadOnlyFileSystem, type RequestContext,
 } from "../fuse/mod.ts";
+import { checkTarHeader, headerOffsets } from "./_header_check.ts";
+import { displayText } from "../../core-wasm/src/bytes/mod.ts";
 import { latin1, latin1Bytes, LayerNode, LayerTree } from "./_tree.ts";
 
 /** Uncompressed layer bytes; SpanManager (snapshotter/spans) has exactly this method. */
@@ -57,6 +62,8 @@ export interface LayerFsOptions {
    * Default: the layer's own numbers (blocks of its files, its entry count).
    */
   statfs?: () => FuseStatfs;
+  /** snapshotter §8.6 first-read tar header check (true; config `disable_verification` turns it off). */
+  verifyHeaders?: boolean;
 }
 
 /**
@@ -106,6 +113,12 @@ export class LayerFs implements ReadOnlyFileSystem {
   readonly #fetchStats: () => { size: number; fetchedSize: number };
   readonly #statfs: (() => FuseStatfs) | undefined;
   #lastError: string | null = null;
+  readonly #log: (line: string) => void;
+  /** §8.6: header offsets by entry (null: check off), files checked, checks under way, files refused. */
+  readonly #headerOffsets: Map<TocEntry, number> | null;
+  readonly #checked = new Set<number>();
+  readonly #checking = new Map<number, Promise<void>>();
+  readonly #refused = new Map<number, string>();
 
   /**
    * Builds the tree from `toc` (in TOC order). Throws `FormatError` naming the
@@ -118,6 +131,8 @@ export class LayerFs implements ReadOnlyFileSystem {
     this.layerDigest = opts.layerDigest;
     this.#reader = reader;
     this.#onRead = opts.onRead;
+    this.#log = opts.log ?? (() => {});
+    this.#headerOffsets = opts.verifyHeaders === false ? null : headerOffsets(toc);
     this.#opaqueNames = OPAQUE_NAMES[opts.opaqueXattr ?? "trusted"];
     this.#tree = new LayerTree(opts.layerDigest, opts.log ?? (() => {}));
     this.#tree.build(toc);
@@ -202,11 +217,17 @@ export class LayerFs implements ReadOnlyFileSystem {
     if ((n.mode & S_IFMT) !== S_IFREG) throw new FuseError(EIO);
     if (nodeid === this.#stateFileId) return this.stateJson().subarray(offset, offset + size);
     if (offset >= n.size || size <= 0) return new Uint8Array(0);
+    if (this.#refused.has(nodeid)) throw new FuseError(EIO); // §8.6 mismatch, logged once
     const length = Math.min(size, n.size - offset);
     let data: Uint8Array;
     try {
-      data = await this.#reader.read(n.dataOffset + offset, length, ctx?.signal);
+      if (this.#headerOffsets !== null && !this.#checked.has(nodeid)) {
+        [, data] = await Promise.all([this.#checkHeader(nodeid, n), this.#reader.read(n.dataOffset + offset, length, ctx?.signal)]);
+      } else {
+        data = await this.#reader.read(n.dataOffset + offset, length, ctx?.signal);
+      }
     } catch (e) {
+      if (e instanceof FuseError) throw e;
       // Recorded for the state file (§8.6), then passed on: the server answers EIO and logs it.
       this.#lastError = e instanceof Error ? e.message : String(e);
       throw e;
@@ -218,6 +239,33 @@ export class LayerFs implements ReadOnlyFileSystem {
     }
     this.#onRead?.(length);
     return data;
+  }
+
+  /** §8.6 for one file, shared by its concurrent first reads; throws FuseError(EIO) on a mismatch. */
+  #checkHeader(nodeid: number, n: LayerNode): Promise<void> {
+    let p = this.#checking.get(nodeid);
+    if (p !== undefined) return p;
+    const entry = n.entry!;
+    const start = this.#headerOffsets!.get(entry)!;
+    p = (async () => {
+      try {
+        // No signal: one interrupted read must not fail the check its siblings wait for.
+        const region = await this.#reader.read(start, n.dataOffset - start);
+        const wrong = region.length === n.dataOffset - start ? checkTarHeader(region, entry) : `only ${region.length} of its ${n.dataOffset - start} header bytes could be read`;
+        if (wrong !== null) {
+          const msg = `Refusing to serve ${JSON.stringify(displayText(entry.name))} of layer ${this.layerDigest}: ${wrong} (tar header at uncompressed offset ${start}, snapshotter §8.6); the zTOC does not match the layer`;
+          this.#refused.set(nodeid, msg);
+          this.#lastError = msg;
+          this.#log(msg);
+          throw new FuseError(EIO);
+        }
+        this.#checked.add(nodeid);
+      } finally {
+        this.#checking.delete(nodeid);
+      }
+    })();
+    this.#checking.set(nodeid, p);
+    return p;
   }
 
   opendir(nodeid: number, _flags: number, _ctx?: RequestContext): OpendirResult {

@@ -26,11 +26,12 @@ function e(name: string | Uint8Array, type: TocEntryType, extra: Partial<TocEntr
 const link = (name: string, type: "hardlink" | "symlink", target: string) => e(name, type, { linkname: enc.encode(target), mode: 0o777 });
 const file = (name: string | Uint8Array, offset: number, size: number, extra: Partial<TocEntry> = {}) => e(name, "reg", { uncompressedOffset: offset, uncompressedSize: size, ...extra });
 
+/** Hand-written TOCs over bytes that are not a tar: the §8.6 header check is off (tested on real layers below). */
 function build(toc: TocEntry[], bytes = new Uint8Array(1 << 16)): { fs: LayerFs; reader: BytesLayerReader; logs: string[]; reads: number[] } {
   const reader = new BytesLayerReader(bytes);
   const logs: string[] = [];
   const reads: number[] = [];
-  const fs = new LayerFs(toc, reader, { layerDigest: DIGEST, log: (l) => logs.push(l), onRead: (n) => reads.push(n) });
+  const fs = new LayerFs(toc, reader, { layerDigest: DIGEST, log: (l) => logs.push(l), onRead: (n) => reads.push(n), verifyHeaders: false });
   return { fs, reader, logs, reads };
 }
 
@@ -206,7 +207,7 @@ describe("LayerFs tree from a TOC", () => {
 
   test("the §8.7 state directory: found by name in the root only, never listed, JSON with fetch stats", async () => {
     let fetched = 250;
-    const fs = new LayerFs([file(".soci-snapshotter/x", 0, 1), file("a", 0, 1), e("d/", "dir")], new BytesLayerReader(new Uint8Array(8)), { layerDigest: DIGEST, fetchStats: () => ({ size: 1000, fetchedSize: fetched }) });
+    const fs = new LayerFs([file(".soci-snapshotter/x", 0, 1), file("a", 0, 1), e("d/", "dir")], new BytesLayerReader(new Uint8Array(8)), { layerDigest: DIGEST, verifyHeaders: false, fetchStats: () => ({ size: 1000, fetchedSize: fetched }) });
     assert.deepEqual(names(fs, ""), [".", "..", "a", "d"], "not listed; a real entry of that name is shadowed, in listings too");
     const d = fs.lookup(1, enc.encode(".soci-snapshotter"))!;
     assert.deepEqual([d.attr.ino, d.attr.mode, d.attr.uid], [1, S_IFDIR | 0o500, 0]);
@@ -281,6 +282,80 @@ describe("LayerFs over real fixture layers", { timeout: 600_000 }, () => {
       }
     }
     assert.ok(files > 150, `${files} files compared`);
+  });
+
+  test("§8.6 header check: every file of the real layers passes (one header read per file); a zTOC pointing a name at another file's bytes is EIO", async () => {
+    const l = tricky[0];
+    const reader = new BytesLayerReader(l.tar);
+    const checked = new LayerFs(l.toc, reader, { layerDigest: l.digest });
+    const regs = l.toc.filter((t) => t.type === "reg" && t.uncompressedSize > 0 && checked.resolvePath(t.name) !== null);
+    const first = regs.find((t) => checked.getattr(checked.resolvePath(t.name)!).size === t.uncompressedSize)!;
+    const id = checked.resolvePath(first.name)!;
+    await checked.read(id, 0, 0, 10);
+    await checked.read(id, 0, 0, 10);
+    const headerReads = reader.calls.filter((c) => c.offset + c.length === first.uncompressedOffset);
+    assert.equal(headerReads.length, 1, "the header region is read once per file");
+    assert.equal(reader.calls.length, 3, "header + two data reads");
+
+    // Two regular files swap their offsets and sizes: each name now points at the other's bytes.
+    const [a, b] = regs.filter((t) => t.uncompressedSize > 0 && l.toc.filter((u) => u.name === t.name).length === 1).slice(0, 2);
+    const lying = l.toc.map((t) => t === a ? { ...t, uncompressedOffset: b.uncompressedOffset, uncompressedSize: b.uncompressedSize }
+      : t === b ? { ...t, uncompressedOffset: a.uncompressedOffset, uncompressedSize: a.uncompressedSize } : t);
+    const logs: string[] = [];
+    const r2 = new BytesLayerReader(l.tar);
+    const bad = new LayerFs(lying, r2, { layerDigest: l.digest, log: (x) => logs.push(x) });
+    const aid = bad.resolvePath(a.name)!;
+    await assert.rejects(bad.read(aid, 0, 0, 4096), /errno 5|EIO/);
+    assert.equal(logs.length, 1);
+    assert.match(logs[0], /Refusing to serve .* its tar header says name /);
+    assert.match(dec.decode(bad.stateJson()), /Refusing to serve/);
+    const calls = r2.calls.length;
+    await assert.rejects(bad.read(aid, 0, 0, 4096), /errno 5|EIO/);
+    assert.equal(r2.calls.length, calls, "a refused file fails at once, without reading again");
+    assert.equal(logs.length, 1, "and is logged once");
+  });
+
+  test("§8.6 header check: a mode, owner, time or xattr that differs from the header is EIO naming the field; off with verifyHeaders: false", async () => {
+    const l = tricky[0];
+    const target = l.toc.find((t) => t.type === "reg" && t.uncompressedSize > 0 && new LayerFs(l.toc, new BytesLayerReader(l.tar), { layerDigest: l.digest }).resolvePath(t.name) !== null)!;
+    const cases: [Partial<TocEntry>, RegExp][] = [
+      [{ mode: target.mode ^ 0o004 }, /mode /],
+      [{ uid: target.uid + 1 }, /owner /],
+      [{ modTime: enc.encode("2001-01-01T00:00:00Z") }, /mod time /],
+      [{ xattrs: [...target.xattrs, { key: enc.encode("SCHILY.xattr.user.extra"), value: enc.encode("x") }].sort((x, y) => Buffer.compare(x.key, y.key)) }, /xattrs /],
+      [{ linkname: enc.encode("elsewhere") }, /link name /],
+    ];
+    for (const [change, why] of cases) {
+      const logs: string[] = [];
+      const toc = l.toc.map((t) => (t === target ? { ...t, ...change } : t));
+      const fs = new LayerFs(toc, new BytesLayerReader(l.tar), { layerDigest: l.digest, log: (x) => logs.push(x) });
+      await assert.rejects(fs.read(fs.resolvePath(target.name)!, 0, 0, 16), /errno 5|EIO/, String(why));
+      assert.match(logs.join("\n"), why);
+      const off = new LayerFs(toc, new BytesLayerReader(l.tar), { layerDigest: l.digest, verifyHeaders: false });
+      assert.equal((await off.read(off.resolvePath(target.name)!, 0, 0, 16)).length, Math.min(16, target.uncompressedSize));
+    }
+    // The same instant written in another zone (upstream writes the builder's local zone) passes.
+    const t = parseModTime(target.modTime)!;
+    const d = new Date((t.sec - 3600) * 1000);
+    const p2 = (n: number) => String(n).padStart(2, "0");
+    const zoned = `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}T${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())}${t.nsec ? "." + String(t.nsec).padStart(9, "0").replace(/0+$/, "") : ""}-01:00`;
+    const fs = new LayerFs(l.toc.map((u) => (u === target ? { ...u, modTime: enc.encode(zoned) } : u)), new BytesLayerReader(l.tar), { layerDigest: l.digest });
+    assert.equal((await fs.read(fs.resolvePath(target.name)!, 0, 0, 16)).length, Math.min(16, target.uncompressedSize));
+  });
+
+  test("§8.6 header check: a failed header read is EIO for that read only; concurrent first reads share one header read", async () => {
+    const l = tricky[0];
+    const reader = new BytesLayerReader(l.tar);
+    const fs = new LayerFs(l.toc, reader, { layerDigest: l.digest });
+    const t = l.toc.find((u) => u.type === "reg" && u.uncompressedSize > 100 && fs.resolvePath(u.name) !== null && fs.getattr(fs.resolvePath(u.name)!).size === u.uncompressedSize)!;
+    const id = fs.resolvePath(t.name)!;
+    reader.fail = new Error("registry down");
+    await assert.rejects(fs.read(id, 0, 0, 10), /registry down/);
+    reader.fail = null;
+    const before = reader.calls.length;
+    const got = await Promise.all([fs.read(id, 0, 0, 10), fs.read(id, 0, 10, 10), fs.read(id, 0, 20, 10)]);
+    assert.deepEqual(got.map((g) => g.length), [10, 10, 10]);
+    assert.equal(reader.calls.slice(before).filter((c) => c.offset + c.length === t.uncompressedOffset).length, 1, "one header read for three concurrent first reads");
   });
 
   test("tricky layer 1: names, hardlinks, devices, modes, owners, times, xattrs", async () => {

@@ -45,7 +45,10 @@ export interface LazyLayerOptions {
   limiter?: FetchLimiter;
   /** Registered with it when given (background fetch on). */
   fetcher?: BackgroundFetcher;
+  /** The zTOC says the layer has no xattrs: GETXATTR/LISTXATTR answer ENOSYS, so the kernel stops asking. */
   disableXattrs: boolean;
+  /** snapshotter §8.6 first-read tar header check (default true). */
+  verifyHeaders?: boolean;
   /** Spans to make present before the layer is reported mounted (a prefetch artifact's ranges). */
   prefetch?: { ranges: SpanIdRange[]; maxConcurrency: number };
   /** What to report about prefetch when there is nothing to fetch (artifact ignored, prefetch off). */
@@ -140,6 +143,7 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
     statfs: () => diskStatfs(statfsPath),
     // §8.7 state file: the layer's compressed size and the compressed bytes fetched for it.
     fetchStats: () => ({ size: layer.size, fetchedSize: spans.stats().bytesFetched }),
+    verifyHeaders: opts.verifyHeaders ?? true,
     ...(log ? { log } : {}),
   });
   let prefetchedSpans = 0;
@@ -163,7 +167,7 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
   try {
     // Two reader threads per layer: they only pick requests up (replies may be in flight in any number,
     // fuse.md §9.1), and an image's mounts start faster with fewer threads.
-    fuse = await mountFuse(fs, opts.dir, { fsname: "soci", source: "soci", defaultPermissions: false, readers: 2, server: { ...LAYER_CACHE_TIMEOUTS, ...(log ? { log } : {}) }, ...(log ? { log } : {}) });
+    fuse = await mountFuse(fs, opts.dir, { fsname: "soci", source: "soci", defaultPermissions: false, readers: 2, server: { ...LAYER_CACHE_TIMEOUTS, disableXattrs: opts.disableXattrs, ...(log ? { log } : {}) }, ...(log ? { log } : {}) });
   } catch (e) {
     stopPrefetch.abort(e);
     await prefetching;

@@ -54,6 +54,8 @@ export interface LayerManagerOptions {
   prefetch?: { enable: boolean; maxConcurrency?: number };
   /** Apply owners, devices and xattrs when unpacking (default: running as root). */
   privileged?: boolean;
+  /** Skip the first-read tar header check of §8.6 (`disable_verification`; default false). */
+  disableVerification?: boolean;
   log?: (line: string) => void;
 }
 
@@ -129,6 +131,7 @@ export class LayerManager {
       limiter: this.#limiter(ref.repository?.registry ?? ""),
       ...(this.#opts.backgroundFetch ? { fetcher: this.#backgroundFetcher() } : {}),
       disableXattrs: l.disableXattrs,
+      verifyHeaders: this.#opts.disableVerification !== true,
       ...this.#prefetchPlan(l),
       log: this.#opts.log,
     });

@@ -13,7 +13,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startRegistry, type RunningRegistry } from "../fakes/docker_registry.ts";
-import { diffTrees, expectTree, fixtureLayers, mountPrerequisites, ok, sh, soci, walkTree, type StatusJson } from "./_mount_util.ts";
+import { diffTrees, expectTree, fixtureLayers, mountPrerequisites, ok, run as runCmd, sh, soci, walkTree, type StatusJson } from "./_mount_util.ts";
 import { buildCliAndFixtures, tempDir } from "./_soci_cli.ts";
 
 const why = mountPrerequisites();
@@ -32,10 +32,15 @@ interface Case {
   renames?: Record<string, string>;
   /** Also mount the original layout (no SOCI index: every layer unpacked). */
   layoutToo?: boolean;
+  /** Registry tag of the converted image (default "soci"). */
+  tag?: string;
+  /** Converted with `--optimizations xattr`: no layer has xattrs, so each is annotated disable-xattrs and its mount answers xattr requests ENOSYS (§8.5). */
+  xattrsOff?: boolean;
 }
 
 const CASES: Case[] = [
   { image: "sample", layoutToo: true },
+  { image: "sample", tag: "soci-xattr-opt", convertArgs: ["--optimizations", "xattr"], xattrsOff: true },
   { image: "tricky", renames: TRICKY_RENAMES, layoutToo: true },
   { image: "multiarch", platform: "linux/arm64/v8", convertArgs: ["--all-platforms"] },
   { image: "docker-schema2", platform: "linux/amd64", convertArgs: ["--all-platforms"] },
@@ -81,19 +86,25 @@ describe("soci mount: the mounted tree equals tar -x of the layers", { skip, tim
     }
     const diffs = diffTrees(await walkTree(expectedDir), await walkTree(target), c.renames);
     assert.deepEqual(diffs.slice(0, 20), [], `${image}: ${diffs.length} differences`);
+    if (wantLazy) {
+      // With disable-xattrs the kernel is told xattrs are unsupported; otherwise listing works (and finds none here).
+      const r = await runCmd("python3", ["-c", "import os, sys; print(os.listxattr(sys.argv[1]))", target]);
+      if (c.xattrsOff) assert.match(r.stderr, /Operation not supported/, `${image}: xattrs off on the merged root`);
+      else ok(r, `${image}: listxattr on the merged root`);
+    }
     ok(await run("umount", "--root", join(dir, "root"), target), `umount ${target}`);
     mounted.splice(mounted.indexOf(target), 1);
     ok(await sh(`! mountpoint -q ${target}`), `${target} unmounted`);
   };
 
   for (const c of CASES) {
-    test(`${c.image}${c.platform ? ` (${c.platform})` : ""}`, async () => {
+    test(`${c.image}${c.platform ? ` (${c.platform})` : ""}${c.tag ? ` as :${c.tag}` : ""}`, async () => {
       const { layout, blobs } = fixtureLayers(c.image, c.platform);
       const expected = join(dir, `${c.image}-expected`);
       await expectTree(expected, blobs);
-      const ref = `${registry.host}/${c.image}:soci`;
+      const ref = `${registry.host}/${c.image}:${c.tag ?? "soci"}`;
       ok(await run("convert", "--min-layer-size", "0", ...(c.convertArgs ?? []), layout, ref), `convert ${c.image}`);
-      await mountAndCompare(c, ref, join(dir, `${c.image}-mnt`), expected, true);
+      await mountAndCompare(c, ref, join(dir, `${c.image}-${c.tag ?? "soci"}-mnt`), expected, true);
       if (c.layoutToo) await mountAndCompare(c, layout, join(dir, `${c.image}-layout-mnt`), expected, false);
       if (c.image === "debian-minbase") {
         const target = join(dir, "chroot-mnt");
