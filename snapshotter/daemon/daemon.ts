@@ -80,6 +80,7 @@ export async function startSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}
     backgroundPeriodMs: config.backgroundFetch.fetchPeriodMsec,
     prefetch: { enable: config.prefetch.enable, maxConcurrency: config.prefetch.maxConcurrency },
     privileged: process.getuid?.() === 0,
+    disableVerification: config.disableVerification,
     log: (line) => log("debug", line),
   });
   let remote: SociRemote;

@@ -68,6 +68,8 @@ export interface LazyLayer {
   fuse: FuseMount;
   spans: SpanManager;
   stats(): LazyStats;
+  /** Reads the blob's first bytes from where spans come from (registry or file), outside the stats: the §6.1 connectivity check. */
+  probe(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -180,6 +182,9 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
   return {
     fuse,
     spans,
+    probe: async () => {
+      await fetcher.fetch(0, Math.min(2, layer.size));
+    },
     stats: () => {
       const s = spans.stats();
       return {

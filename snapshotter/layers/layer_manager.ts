@@ -25,6 +25,7 @@
  * (mount/), the snapshot service (snapshots/).
  */
 import { join } from "node:path";
+import { SociError } from "../../core-wasm/src/errors.ts";
 import type { Descriptor, ImageSource } from "../../core-wasm/src/oci/mod.ts";
 import type { Repository } from "../../core-wasm/src/registry/mod.ts";
 import { BackgroundFetcher } from "../fetcher/mod.ts";
@@ -89,6 +90,8 @@ export interface LayerStats extends LayerMountInfo, LazyStats {}
 interface Mounted {
   info: LayerMountInfo;
   lazy?: LazyLayer;
+  /** Date.now() of the last successful §6.1 connectivity check. */
+  checkedAt?: number;
 }
 
 export class LayerManager {
@@ -169,6 +172,28 @@ export class LayerManager {
     if (m === undefined) return;
     this.#mounted.delete(dir);
     await m.lazy?.stop();
+  }
+
+  /**
+   * snapshotter §6.1 for the lazy layer at `dir`: it must be served by this
+   * manager, and while spans are still missing its blob must be reachable —
+   * a ranged GET of 2 bytes (`bytes=0-1`), at most once per `validIntervalMs`
+   * per layer unless `always`. Throws SociError saying which.
+   */
+  async checkLayer(dir: string, opts: { validIntervalMs: number; always?: boolean }): Promise<void> {
+    const m = this.#mounted.get(dir);
+    if (m?.lazy === undefined) throw new SociError(`Cannot find the lazy layer at ${JSON.stringify(dir)}: this process does not serve it`);
+    if (m.lazy.spans.stats().complete) return;
+    const now = Date.now();
+    if (!opts.always && m.checkedAt !== undefined && now - m.checkedAt < opts.validIntervalMs) return;
+    try {
+      await m.lazy.probe();
+    } catch (e) {
+      throw new SociError(`Cannot reach the blob of layer ${m.info.digest}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e, hint: "Its spans not fetched yet could not be read; check the registry and the network",
+      });
+    }
+    m.checkedAt = now;
   }
 
   /** Figures of every layer this manager mounted or unpacked. */

@@ -3,6 +3,7 @@
 // and a prefetch artifact. resolveImage loads (or ignores, with a reason) the
 // artifact; LayerManager.mountLayer fetches exactly its spans before it
 // resolves (FUSE part: needs root and /dev/fuse, else skipped; fails under CI=true).
+// Also LayerManager.checkLayer, the §6.1 availability check, on the same mounts.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -246,5 +247,23 @@ describe("LayerManager.mountLayer with a prefetch artifact", { skip: why ? `skip
     assert.equal(s.spansFetched, 0);
     assert.equal(s.prefetch, undefined);
     await lm.unmountLayer(dir);
+  });
+
+  test("checkLayer (snapshotter §6.1): served + blob reachable, probed at most once per interval unless always; unknown dirs refused", async () => {
+    const layout = writeImage();
+    const { lm, dir, stats } = await mount(layout, false);
+    await assert.rejects(lm.checkLayer(join(dir, "elsewhere"), { validIntervalMs: 60_000 }), /does not serve it/);
+    await lm.checkLayer(dir, { validIntervalMs: 60_000 });
+    assert.equal(stats().spansFetched, 0, "the probe is not a span fetch");
+    // The blob becomes unreadable (truncated): within the interval the last good probe stands; `always` or an expired interval probes again.
+    const blobFile = join(layout, "blobs", "sha256", layer.digest.slice(7));
+    writeFileSync(blobFile, new Uint8Array(0));
+    await lm.checkLayer(dir, { validIntervalMs: 60_000 });
+    await assert.rejects(lm.checkLayer(dir, { validIntervalMs: 60_000, always: true }), new RegExp(`Cannot reach the blob of layer ${layer.digest}`));
+    await assert.rejects(lm.checkLayer(dir, { validIntervalMs: 0 }), /Cannot reach the blob/);
+    writeFileSync(blobFile, layer.blob);
+    await lm.checkLayer(dir, { validIntervalMs: 0 });
+    await lm.unmountLayer(dir);
+    await assert.rejects(lm.checkLayer(dir, { validIntervalMs: 60_000 }), /does not serve it/, "unmounted");
   });
 });

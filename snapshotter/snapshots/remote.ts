@@ -21,7 +21,6 @@
  * (layers/).
  */
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
-import { SociError } from "../../core-wasm/src/errors.ts";
 import { dirname, join } from "node:path";
 import { parseReference, type Reference } from "../../core-wasm/src/oci/mod.ts";
 import { RegistryImageSource, type RegistryClient, type Repository } from "../../core-wasm/src/registry/mod.ts";
@@ -162,11 +161,10 @@ export class SociRemote implements RemoteHandler {
     );
   }
 
-  /** §6.1: the lazy layer on `fsDir` must be mounted by this process (connectivity is not probed). */
+  /** §6.1: the lazy layer on `fsDir` must be mounted by this process and, while incomplete, its blob reachable (`[blob] valid_interval`, `check_always`). */
   async check(fsDir: string): Promise<void> {
-    if (!this.o.layers.stats().some((s) => s.dir === fsDir && s.mode === "lazy")) {
-      throw new SociError(`Cannot find the lazy layer at ${JSON.stringify(fsDir)}: this process does not serve it`);
-    }
+    const { validInterval, checkAlways } = this.o.config.blob;
+    await this.o.layers.checkLayer(fsDir, { validIntervalMs: validInterval * 1000, always: checkAlways });
   }
 
   async release(fsDir: string): Promise<void> {
