@@ -138,16 +138,25 @@ export function diskStatfs(path: string): FuseStatfs {
 export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer> {
   const { layer, ztoc, log } = opts;
   const fetcher = await rangeFetcherFor(opts);
-  const spans = new SpanManager({ ztoc, layerDigest: layer.digest, fetch: fetcher.fetch, cache: opts.cache, ...(opts.limiter ? { limiter: opts.limiter } : {}), ...(log ? { log } : {}) });
-  const statfsPath = dirname(opts.dir);
-  const fs = new LayerFs(ztoc.toc, withReadAhead(spans, ztoc), {
-    layerDigest: layer.digest,
-    statfs: () => diskStatfs(statfsPath),
-    // §8.7 state file: the layer's compressed size and the compressed bytes fetched for it.
-    fetchStats: () => ({ size: layer.size, fetchedSize: spans.stats().bytesFetched }),
-    verifyHeaders: opts.verifyHeaders ?? true,
-    ...(log ? { log } : {}),
-  });
+  let spans: SpanManager;
+  let fs: LayerFs;
+  try {
+    // Both throw FormatError for a zTOC that cannot be served (spans that do not advance, a TOC that is no tree).
+    spans = new SpanManager({ ztoc, layerDigest: layer.digest, fetch: fetcher.fetch, cache: opts.cache, ...(opts.limiter ? { limiter: opts.limiter } : {}), ...(log ? { log } : {}) });
+    const statfsPath = dirname(opts.dir);
+    const s = spans;
+    fs = new LayerFs(ztoc.toc, withReadAhead(s, ztoc), {
+      layerDigest: layer.digest,
+      statfs: () => diskStatfs(statfsPath),
+      // §8.7 state file: the layer's compressed size and the compressed bytes fetched for it.
+      fetchStats: () => ({ size: layer.size, fetchedSize: s.stats().bytesFetched }),
+      verifyHeaders: opts.verifyHeaders ?? true,
+      ...(log ? { log } : {}),
+    });
+  } catch (e) {
+    await fetcher.close();
+    throw e;
+  }
   let prefetchedSpans = 0;
   let prefetchNote = opts.prefetchNote;
   const stopPrefetch = new AbortController();

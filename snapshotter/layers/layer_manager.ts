@@ -25,7 +25,7 @@
  * (mount/), the snapshot service (snapshots/).
  */
 import { join } from "node:path";
-import { SociError } from "../../core-wasm/src/errors.ts";
+import { FormatError, SociError } from "../../core-wasm/src/errors.ts";
 import type { Descriptor, ImageSource } from "../../core-wasm/src/oci/mod.ts";
 import type { Repository } from "../../core-wasm/src/registry/mod.ts";
 import { BackgroundFetcher } from "../fetcher/mod.ts";
@@ -124,20 +124,27 @@ export class LayerManager {
     if (l.ztoc === undefined) throw new NotLazyError(digest, l.notLazyReason ?? "the layer has no zTOC", ref.noIndex ?? false);
     const min = this.#opts.minLayerSize ?? 0;
     if (min > 0 && l.descriptor.size < min) throw new NotLazyError(digest, `the layer is ${l.descriptor.size} bytes, under the minimum of ${min}`, false);
-    const lazy = await mountLazyLayer({
-      ztoc: l.ztoc,
-      layer: l.descriptor,
-      source: ref.source,
-      repository: ref.repository,
-      dir,
-      cache: (this.#cache ??= new DiskSpanCache({ dir: join(this.root, "cache"), maxBytes: this.#opts.spanCacheBytes })),
-      limiter: this.#limiter(ref.repository?.registry ?? ""),
-      ...(this.#opts.backgroundFetch ? { fetcher: this.#backgroundFetcher() } : {}),
-      disableXattrs: l.disableXattrs,
-      verifyHeaders: this.#opts.disableVerification !== true,
-      ...this.#prefetchPlan(l),
-      log: this.#opts.log,
-    });
+    let lazy: LazyLayer;
+    try {
+      lazy = await mountLazyLayer({
+        ztoc: l.ztoc,
+        layer: l.descriptor,
+        source: ref.source,
+        repository: ref.repository,
+        dir,
+        cache: (this.#cache ??= new DiskSpanCache({ dir: join(this.root, "cache"), maxBytes: this.#opts.spanCacheBytes })),
+        limiter: this.#limiter(ref.repository?.registry ?? ""),
+        ...(this.#opts.backgroundFetch ? { fetcher: this.#backgroundFetcher() } : {}),
+        disableXattrs: l.disableXattrs,
+        verifyHeaders: this.#opts.disableVerification !== true,
+        ...this.#prefetchPlan(l),
+        log: this.#opts.log,
+      });
+    } catch (e) {
+      // formats §2.5/§4.6: a zTOC that cannot be served lazily means the layer is pulled in full, not a failed mount.
+      if (e instanceof FormatError) throw new NotLazyError(digest, `its zTOC cannot be served lazily: ${e.message}`, false);
+      throw e;
+    }
     const info: LayerMountInfo = { digest, size: l.descriptor.size, mode: "lazy", dir };
     this.#mounted.set(dir, { info, lazy });
     return info;

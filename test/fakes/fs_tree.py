@@ -11,6 +11,7 @@ Each `walk` line: path (base64 of the raw bytes) and its display form, type, mod
 regular-file contents, symlink target (base64), rdev (major:minor) for devices,
 and xattrs (name -> base64 value; overlayfs' own trusted.overlay.* left out).
 The walker never opens anything but regular files and never follows symlinks.
+An entry that readdir lists but lstat cannot find has type "listed-only".
 Directory mtimes are reported but tests may ignore them: extracting a child
 updates a directory's mtime in the GNU tar tree, while overlayfs shows the
 topmost layer's directory attributes.
@@ -43,7 +44,12 @@ def xattrs(p):
 
 def entry(root, rel):
     p = os.path.join(root, rel)
-    st = os.lstat(p)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        # Listed by readdir but not found by lookup: overlayfs shows a whiteout of a directory
+        # that no lower layer has this way (a "pure" lower directory is listed as is).
+        return {"path": b64(rel), "name": rel.decode("utf-8", "backslashreplace"), "type": "listed-only"}
     t = TYPES.get(stat.S_IFMT(st.st_mode), "other")
     e = {"path": b64(rel), "name": rel.decode("utf-8", "backslashreplace"), "type": t,
          "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
