@@ -9,7 +9,13 @@
  * must be passed again (at the front of the next chunk). The module is
  * compiled once per process (synchronously: it is a few KiB), instances are
  * cheap and are never shared between streams.
+ *
+ * CRC-32 of the output: the runtime's native `zlib.crc32` where it has one
+ * (Node ≥ 20.15, Bun, Deno: 4–17 GB/s, with carry-less multiply) over each
+ * call's output view, else the kernel's slice-by-16 (≈ 2.9 GB/s; WASM has no
+ * carry-less multiply). Same values either way.
  */
+import zlib from "node:zlib";
 import { FormatError } from "../errors.ts";
 import { CORE_WASM_BASE64 } from "./_core_wasm_bytes.ts";
 import { describeInflateError } from "./status.ts";
@@ -62,6 +68,10 @@ export interface InflateCallOptions {
   maxOut?: number;
 }
 
+/** The runtime's native CRC-32 (zlib's), or null (then the kernel computes it). */
+const nativeCrc32: ((data: Uint8Array, value?: number) => number) | null =
+  typeof (zlib as { crc32?: unknown }).crc32 === "function" ? (zlib as unknown as { crc32: (d: Uint8Array, v?: number) => number }).crc32 : null;
+
 export class Inflater {
   /** Largest chunk one `inflate` call accepts. */
   static readonly inputCapacity = 1 << 20;
@@ -69,13 +79,23 @@ export class Inflater {
   readonly #x: KernelExports;
   #mem: Uint8Array;
   #inPtr: number;
+  /** With `nativeCrc32`: whether the member CRC is kept, and its value (the kernel's own CRC stays off). */
+  #crcOn = true;
+  #crc = 0;
   /** Input bytes the last call consumed (a partly used last byte counts). */
   consumed = 0;
   /** Unused high bits of the last consumed byte after the last call (0..7). */
   bitsLeft = 0;
 
-  /** Instantiates a kernel. Throws Error if the embedded module is unusable (a build bug). */
-  constructor() {
+  readonly #native: ((data: Uint8Array, value?: number) => number) | null;
+
+  /**
+   * Instantiates a kernel. Throws Error if the embedded module is unusable (a
+   * build bug). `kernelCrc` keeps the CRC-32 in the kernel even where the
+   * runtime has a native one (tests, measurements).
+   */
+  constructor(opts: { kernelCrc?: boolean } = {}) {
+    this.#native = opts.kernelCrc === true ? null : nativeCrc32;
     const inst = new WebAssembly.Instance(kernelModule(), {});
     this.#x = inst.exports as unknown as KernelExports;
     if (this.#x.abiVersion() !== ABI_VERSION) throw new Error(`core.wasm ABI ${this.#x.abiVersion()}, expected ${ABI_VERSION}`);
@@ -84,6 +104,7 @@ export class Inflater {
     if (this.#x.inputCap() !== Inflater.inputCapacity) throw new Error("core.wasm input arena size mismatch");
     this.#mem = new Uint8Array(this.#x.memory.buffer);
     this.#inPtr = this.#x.inputPtr();
+    if (this.#native !== null) this.#x.setCrcEnabled(0);
   }
 
   #memory(): Uint8Array {
@@ -95,11 +116,13 @@ export class Inflater {
   /** Starts a new stream: no output, zero history (windows are zero-padded). */
   resetStream(): void {
     this.#x.resetStream();
+    this.#crc = 0;
   }
 
   /** Starts a raw DEFLATE stream (a gzip member's body) at the current output position. */
   beginMember(): void {
     this.#x.beginMember();
+    this.#crc = 0;
   }
 
   /** zlib inflatePrime: the next `bits` (0..7) stream bits are the low bits of `value`. */
@@ -116,12 +139,13 @@ export class Inflater {
   }
 
   set crcEnabled(on: boolean) {
-    this.#x.setCrcEnabled(on ? 1 : 0);
+    if (this.#native !== null) this.#crcOn = on;
+    else this.#x.setCrcEnabled(on ? 1 : 0);
   }
 
   /** CRC-32 of the member output since beginMember (when enabled). */
   get crc(): number {
-    return this.#x.crcValue() >>> 0;
+    return this.#native !== null ? this.#crc >>> 0 : this.#x.crcValue() >>> 0;
   }
 
   /** True once the current block is the member's final one. */
@@ -140,6 +164,7 @@ export class Inflater {
     const st = this.#x.inflate(input.length, Math.min(opts.maxOut ?? 0x7fffffff, 0x7fffffff), opts.sinceMark ?? 0, opts.limit ?? Infinity);
     this.consumed = this.#x.consumed();
     this.bitsLeft = this.#x.bitsLeft();
+    if (this.#native !== null && this.#crcOn) this.#crc = this.#native(this.output(), this.#crc);
     return st;
   }
 
@@ -156,6 +181,7 @@ export class Inflater {
 
   /** CRC-32 of `bytes` continuing `crc` (uses the input arena; no stream state changes). */
   crc32(bytes: Uint8Array, crc = 0): number {
+    if (this.#native !== null) return this.#native(bytes, crc) >>> 0;
     const mem = this.#memory();
     for (let off = 0; off < bytes.length; off += Inflater.inputCapacity) {
       const part = bytes.subarray(off, off + Inflater.inputCapacity);

@@ -24,6 +24,43 @@ test("Inflater decodes raw DEFLATE with the CRC-32 of its output", () => {
   assert.equal(inf.crc32(src), inf.crc);
 });
 
+test("the member CRC-32 is the same from the runtime's native zlib.crc32 and from the kernel, over many calls, across members and with CRC off", () => {
+  const bitwise = (b: Uint8Array) => {
+    let c = ~0;
+    for (const x of b) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+    }
+    return ~c >>> 0;
+  };
+  const a = data(200_000);
+  const b = data(70_001).reverse();
+  for (const kernelCrc of [false, true]) {
+    const inf = new Inflater({ kernelCrc });
+    inf.resetStream();
+    for (const part of [a, b]) {
+      inf.beginMember();
+      const raw = zlib.deflateRawSync(part);
+      let off = 0;
+      let st: number = InflateStatus.NEED_INPUT;
+      let calls = 0;
+      while (st !== InflateStatus.STREAM_END) {
+        st = inf.inflate(raw.subarray(off, off + 1024), { maxOut: 2048 });
+        off += inf.consumed;
+        calls++;
+      }
+      assert.ok(calls > 10, `${calls} calls`);
+      assert.equal(inf.crc, bitwise(part), `kernelCrc ${kernelCrc}`);
+    }
+    assert.equal(inf.crc32(a), bitwise(a));
+    inf.beginMember();
+    inf.crcEnabled = false;
+    assert.equal(inf.inflate(zlib.deflateRawSync(a)), InflateStatus.STREAM_END);
+    assert.equal(inf.crc, 0, "no CRC while off");
+    inf.crcEnabled = true;
+  }
+});
+
 test("Inflater stops at every block boundary with limit -1 and reports bits of the last byte", () => {
   const parts = [data(5000), data(7000), data(100)];
   const raw = Buffer.concat([...parts.map((p) => zlib.deflateRawSync(p, { finishFlush: zlib.constants.Z_FULL_FLUSH })), Buffer.from([3, 0])]);
