@@ -153,7 +153,7 @@ async function copyBlob(source: ImageSource, sink: ImageSink, d: Descriptor, ver
 
 async function putBytes(sink: ImageSink, mediaType: string, bytes: Uint8Array): Promise<Descriptor> {
   const d: Descriptor = { mediaType, digest: sha256Digest(bytes), size: bytes.length };
-  await sink.putBlob(d, bytes);
+  await sink.putBlob(d, bytes, { verified: true }); // the digest was just computed from these bytes
   return d;
 }
 

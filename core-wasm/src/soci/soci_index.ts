@@ -24,6 +24,7 @@ import {
   parseManifest,
   type Descriptor,
   type Manifest,
+  type PutBlobOptions,
 } from "../oci/mod.ts";
 
 export const DEFAULT_BUILD_TOOL_IDENTIFIER = "AWS SOCI CLI v0.2";
@@ -102,13 +103,15 @@ export function buildSociIndex(parts: SociIndexParts): BuiltSociIndex {
  * accepts: zTOC blobs, prefetch artifacts, the `{}` config, the index.
  */
 export async function putSociArtifacts(
-  sink: { putBlob(d: Descriptor, bytes: Uint8Array): Promise<unknown> },
+  sink: { putBlob(d: Descriptor, bytes: Uint8Array, opts?: PutBlobOptions): Promise<unknown> },
   parts: { ztocBlobs: ReadonlyMap<string, Uint8Array>; prefetchBlobs: ReadonlyMap<string, Uint8Array>; index: BuiltSociIndex },
 ): Promise<void> {
-  for (const [digest, bytes] of parts.ztocBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_LAYER, digest, size: bytes.length }, bytes);
-  for (const [digest, bytes] of parts.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes);
-  await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES);
-  await sink.putBlob(parts.index.descriptor, parts.index.bytes);
+  // Every digest here was computed from these very bytes in this process: no second hash.
+  const v = { verified: true };
+  for (const [digest, bytes] of parts.ztocBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_LAYER, digest, size: bytes.length }, bytes, v);
+  for (const [digest, bytes] of parts.prefetchBlobs) await sink.putBlob({ mediaType: MEDIA_TYPE_SOCI_PREFETCH, digest, size: bytes.length }, bytes, v);
+  await sink.putBlob({ mediaType: "application/json", digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG_BYTES.length }, EMPTY_CONFIG_BYTES, v);
+  await sink.putBlob(parts.index.descriptor, parts.index.bytes, v);
 }
 
 export interface ParsedSociIndex {
