@@ -1,7 +1,7 @@
 /**
  * Real containerd 1.6 + our snapshotter for the e2e tests (real-components
  * §4.1, snapshotter §16.4): a private containerd (own root/state/sockets,
- * CRI off, `[proxy_plugins.soci]` at our socket), our daemon started as
+ * CRI off unless asked for, `[proxy_plugins.soci]` at our socket), our daemon started as
  * `node dist/soci.mjs snapshotter` with its own root and config, `ctr` and
  * `soci image rpull` run as async child processes, and a teardown that stops
  * both daemons, unmounts whatever is left under the scratch directory and
@@ -45,17 +45,37 @@ export class Containerd {
   proc?: ChildProcess;
   readonly sock: string;
   readonly sociSock: string;
-  constructor(readonly dir: string) {
+  /**
+   * `cri`: also serve Kubernetes' CRI on the same socket, pulling with our
+   * snapshotter and passing the layer labels (snapshotter §14:
+   * `snapshotter = "soci"`, `disable_snapshot_annotations = false`), registry
+   * hosts from `cri.hostsDir` (containerd's hosts.toml layout), CNI dirs private.
+   */
+  constructor(readonly dir: string, opts: { cri?: { hostsDir: string } } = {}) {
     this.sock = join(dir, "containerd.sock");
     this.sociSock = join(dir, "soci.sock");
     mkdirSync(dir, { recursive: true });
+    const cri = opts.cri
+      ? `[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "soci"
+    disable_snapshot_annotations = false
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${opts.cri.hostsDir}"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${dir}/cni/bin"
+    conf_dir = "${dir}/cni/net.d"
+`
+      : "";
     writeFileSync(
       join(dir, "config.toml"),
       `version = 2
 root = "${dir}/root"
 state = "${dir}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
+${opts.cri ? "" : 'disabled_plugins = ["io.containerd.grpc.v1.cri"]'}
+${cri}[grpc]
   address = "${this.sock}"
 [ttrpc]
   address = "${this.sock}.ttrpc"
