@@ -78,6 +78,8 @@ export async function startSnapshotterDaemon(opts: SnapshotterDaemonOptions = {}
     backgroundFetch: !config.backgroundFetch.disable,
     backgroundSilenceMs: config.backgroundFetch.silencePeriodMsec,
     backgroundPeriodMs: config.backgroundFetch.fetchPeriodMsec,
+    backgroundMaxQueue: config.backgroundFetch.maxQueueSize,
+    backgroundDropPolicy: config.backgroundFetch.dropPolicy,
     prefetch: { enable: config.prefetch.enable, maxConcurrency: config.prefetch.maxConcurrency },
     privileged: process.getuid?.() === 0,
     disableVerification: config.disableVerification,

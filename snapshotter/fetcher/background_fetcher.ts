@@ -14,7 +14,11 @@
  * Differences from upstream, on purpose: spans are stored uncompressed (the
  * span manager has no "fetched" state), the limit is bytes/second rather than
  * one span per 500 ms (`periodMs` spaces batches as fetch_period_msec
- * does), and the queue is unbounded (one entry per layer). Callers pass the
+ * does). The queue holds one entry per layer, at most `maxQueueSize`
+ * (`max_queue_size`, −1 unbounded); when it is full `dropPolicy`
+ * (`drop_policy`) "newest" leaves the layer being added out, "oldest" drops
+ * the head to make room — a log line either way, never a blocked mount
+ * (snapshotter §10). Callers pass the
  * config's silence period as `idleMs` (snapshotter §10: 30 s), so nothing
  * starts while a container is still paging its first files in.
  *
@@ -33,6 +37,10 @@ export interface BackgroundFetcherOptions {
   batchSpans?: number;
   /** `background_fetch.disable`: start() does nothing. */
   disabled?: boolean;
+  /** Layers queued at most (`max_queue_size`); −1 or absent = unbounded. */
+  maxQueueSize?: number;
+  /** What `add` does on a full queue (`drop_policy`): "newest" (default) leaves the new layer out, "oldest" drops the head. */
+  dropPolicy?: "newest" | "oldest";
   log?: (line: string) => void;
 }
 
@@ -48,6 +56,8 @@ export class BackgroundFetcher {
   readonly #batch: number;
   readonly #period: number;
   readonly #disabled: boolean;
+  readonly #maxQueue: number;
+  readonly #dropPolicy: "newest" | "oldest";
   readonly #log: (line: string) => void;
   #queue: Entry[] = [];
   #lastForeground = 0;
@@ -65,16 +75,33 @@ export class BackgroundFetcher {
     this.#batch = Math.max(1, opts.batchSpans ?? 4);
     this.#period = Math.max(0, opts.periodMs ?? 0);
     this.#disabled = opts.disabled === true;
+    this.#maxQueue = opts.maxQueueSize !== undefined && opts.maxQueueSize >= 0 ? opts.maxQueueSize : Infinity;
+    this.#dropPolicy = opts.dropPolicy ?? "newest";
     this.#log = opts.log ?? (() => undefined);
   }
 
-  /** Registers a layer (and pauses background work for idleMs); its reads count as foreground activity. Adding twice is a no-op. */
-  add(m: SpanManager): void {
-    if (this.#queue.some((e) => e.m === m)) return;
+  /**
+   * Registers a layer (and pauses background work for idleMs); its reads count
+   * as foreground activity. Adding twice is a no-op. Returns false when the
+   * full queue left it out (drop policy "newest").
+   */
+  add(m: SpanManager): boolean {
+    if (this.#queue.some((e) => e.m === m)) return true;
+    if (this.#queue.length >= this.#maxQueue) {
+      if (this.#dropPolicy === "newest" || this.#queue.length === 0) {
+        this.#log(`background fetch queue full (${this.#queue.length} layers): layer ${m.layerDigest} is not queued (drop_policy newest); its spans are fetched when read`);
+        return false;
+      }
+      const head = this.#queue[0];
+      this.#drop(0);
+      if (this.#current?.entry === head) this.#current.ctrl.abort(new DOMException("dropped from a full queue", "AbortError"));
+      this.#log(`background fetch queue full: layer ${head.m.layerDigest} dropped (drop_policy oldest) to queue layer ${m.layerDigest}`);
+    }
     const unsubscribe = m.onRead(() => this.noteForegroundActivity());
     this.#queue.push({ m, cursor: 0, unsubscribe });
     this.noteForegroundActivity(); // a new mount is about to be read: pause as upstream does (§10)
     this.#wake?.();
+    return true;
   }
 
   /** Unregisters a layer, cancelling its batch in flight. */

@@ -145,3 +145,33 @@ test("periodMs spaces the starts of background batches (fetch_period_msec)", asy
   }
   for (let i = 1; i < starts.length; i++) assert.ok(starts[i] - starts[i - 1] >= 55, `batch ${i} started ${starts[i] - starts[i - 1]} ms after the one before`);
 });
+
+test("a full queue (max_queue_size) leaves the newest layer out, or drops the oldest (drop_policy); never blocks add", async () => {
+  const ms = [setup().m, setup().m, setup().m];
+  const logs: string[] = [];
+  const newest = new BackgroundFetcher({ idleMs: 60_000, maxQueueSize: 2, log: (l) => logs.push(l) });
+  assert.equal(newest.add(ms[0]), true);
+  assert.equal(newest.add(ms[1]), true);
+  assert.equal(newest.add(ms[2]), false);
+  assert.equal(newest.pending, 2);
+  assert.match(logs.at(-1)!, /queue full .* is not queued \(drop_policy newest\)/);
+  assert.equal(newest.add(ms[0]), true, "a queued layer added again is still queued");
+  newest.remove(ms[0]);
+  assert.equal(newest.add(ms[2]), true, "room again");
+
+  const oldest = new BackgroundFetcher({ idleMs: 60_000, maxQueueSize: 2, dropPolicy: "oldest", log: (l) => logs.push(l) });
+  oldest.add(ms[0]);
+  oldest.add(ms[1]);
+  assert.equal(oldest.add(ms[2]), true);
+  assert.equal(oldest.pending, 2);
+  assert.match(logs.at(-1)!, new RegExp(`layer ${ms[0].layerDigest} dropped \\(drop_policy oldest\\)`));
+  oldest.remove(ms[1]);
+  oldest.remove(ms[2]);
+  assert.equal(oldest.pending, 0);
+
+  const unbounded = new BackgroundFetcher({ idleMs: 60_000, maxQueueSize: -1 });
+  for (const m of ms) assert.equal(unbounded.add(m), true);
+  assert.equal(unbounded.pending, 3);
+  for (const m of ms) unbounded.remove(m);
+  for (const m of ms) m.close();
+});

@@ -47,6 +47,9 @@ export interface LayerManagerOptions {
   backgroundSilenceMs?: number;
   /** Least time between background batches (`fetch_period_msec`). Default 500. */
   backgroundPeriodMs?: number;
+  /** Layers the background fetcher queues at most (`max_queue_size`, −1 unbounded; default 300) and what a full queue drops (`drop_policy`). */
+  backgroundMaxQueue?: number;
+  backgroundDropPolicy?: "newest" | "oldest";
   /** Range requests in flight per registry host. Default 6. */
   maxConcurrentFetches?: number;
   /** Layers smaller than this (compressed bytes) are unpacked even with a zTOC (§5 step 3; 0 = never). */
@@ -249,6 +252,8 @@ export class LayerManager {
       this.#fetcher = new BackgroundFetcher({
         idleMs: this.#opts.backgroundSilenceMs ?? 30_000,
         periodMs: this.#opts.backgroundPeriodMs ?? 500,
+        maxQueueSize: this.#opts.backgroundMaxQueue ?? 300,
+        dropPolicy: this.#opts.backgroundDropPolicy ?? "newest",
         ...(this.#opts.log ? { log: this.#opts.log } : {}),
       });
       this.#fetcher.start();
