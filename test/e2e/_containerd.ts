@@ -12,9 +12,25 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { BUNDLE } from "./_soci_cli.ts";
+import { BUNDLE, missingTools } from "./_soci_cli.ts";
 
 const exec = promisify(execFile);
+
+/**
+ * Why `test` cannot run containerd + our snapshotter here ("needs root", a
+ * missing tool…), or false. Under CI=true a missing prerequisite throws: a
+ * failure, never a skip.
+ */
+export function containerdSkipReason(test: string): string | false {
+  const why: string[] = [];
+  if (process.getuid?.() !== 0) why.push("needs root");
+  if (!existsSync("/dev/fuse")) why.push("needs /dev/fuse");
+  const tools = missingTools(["containerd", "ctr", "runc", "docker-registry"], test);
+  if (tools) why.push(tools);
+  if (why.length === 0) return false;
+  if (process.env.CI === "true") throw new Error(`${test}: ${why.join("; ")} (required under CI=true)`);
+  return why.join("; ");
+}
 
 export interface Ran {
   code: number;

@@ -12,25 +12,15 @@
 // Needs root, /dev/fuse, containerd, ctr, runc, docker-registry; otherwise
 // "skipped: <reason>", and a failure under CI=true.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startRegistry, type RunningRegistry } from "../fakes/docker_registry.ts";
 import { CriClient } from "./_cri_client.ts";
-import { Containerd, mountsUnder, runAsync, SociDaemon, teardown } from "./_containerd.ts";
-import { BUNDLE, buildCliAndFixtures, IMAGES, missingTools, tempDir } from "./_soci_cli.ts";
+import { containerdSkipReason, Containerd, mountsUnder, runAsync, SociDaemon, teardown } from "./_containerd.ts";
+import { BUNDLE, buildCliAndFixtures, IMAGES, tempDir } from "./_soci_cli.ts";
 
-function skipReason(): string | false {
-  const why: string[] = [];
-  if (process.getuid?.() !== 0) why.push("needs root");
-  if (!existsSync("/dev/fuse")) why.push("needs /dev/fuse");
-  const tools = missingTools(["containerd", "ctr", "runc", "docker-registry"], "containerd_cri_test");
-  if (tools) why.push(tools);
-  if (why.length === 0) return false;
-  if (process.env.CI === "true") throw new Error(`containerd_cri_test: ${why.join("; ")} (required under CI=true)`);
-  return why.join("; ");
-}
-const skip = skipReason();
+const skip = containerdSkipReason("containerd_cri_test");
 
 /** The namespace CRI works in. */
 const K8S = "k8s.io";

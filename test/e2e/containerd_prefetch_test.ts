@@ -7,24 +7,14 @@
 // containerd, ctr, runc, docker-registry; otherwise "skipped: <reason>", and a
 // failure under CI=true.
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startRegistry, type RunningRegistry } from "../fakes/docker_registry.ts";
-import { Containerd, rpullJson, runAsync, SociDaemon, teardown } from "./_containerd.ts";
-import { BUNDLE, buildCliAndFixtures, IMAGES, missingTools, tempDir } from "./_soci_cli.ts";
+import { containerdSkipReason, Containerd, rpullJson, runAsync, SociDaemon, teardown } from "./_containerd.ts";
+import { BUNDLE, buildCliAndFixtures, IMAGES, tempDir } from "./_soci_cli.ts";
 
-function skipReason(): string | false {
-  const why: string[] = [];
-  if (process.getuid?.() !== 0) why.push("needs root");
-  if (!existsSync("/dev/fuse")) why.push("needs /dev/fuse");
-  const tools = missingTools(["containerd", "ctr", "runc", "docker-registry"], "containerd_prefetch_test");
-  if (tools) why.push(tools);
-  if (why.length === 0) return false;
-  if (process.env.CI === "true") throw new Error(`containerd_prefetch_test: ${why.join("; ")} (required under CI=true)`);
-  return why.join("; ");
-}
-const skip = skipReason();
+const skip = containerdSkipReason("containerd_prefetch_test");
 const NS = `soci-e2e-prefetch-${process.pid}`;
 
 type Layer = { digest: string; mode: string; reason: string; bytesFetched: number; size: number; prefetchedSpans?: number; prefetch?: string };
