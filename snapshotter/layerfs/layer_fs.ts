@@ -249,9 +249,11 @@ export class LayerFs implements ReadOnlyFileSystem {
     const start = this.#headerOffsets!.get(entry)!;
     p = (async () => {
       try {
+        const want = n.dataOffset - start;
         // No signal: one interrupted read must not fail the check its siblings wait for.
-        const region = await this.#reader.read(start, n.dataOffset - start);
-        const wrong = region.length === n.dataOffset - start ? checkTarHeader(region, entry) : `only ${region.length} of its ${n.dataOffset - start} header bytes could be read`;
+        const region = want >= 512 ? await this.#reader.read(start, want) : new Uint8Array(0);
+        const wrong = want < 512 ? `its data starts ${want} bytes after where its tar header must start, no room for a header`
+          : region.length === want ? checkTarHeader(region, entry) : `only ${region.length} of its ${want} header bytes could be read`;
         if (wrong !== null) {
           const msg = `Refusing to serve ${JSON.stringify(displayText(entry.name))} of layer ${this.layerDigest}: ${wrong} (tar header at uncompressed offset ${start}, snapshotter §8.6); the zTOC does not match the layer`;
           this.#refused.set(nodeid, msg);

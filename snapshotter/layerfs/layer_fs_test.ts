@@ -343,6 +343,21 @@ describe("LayerFs over real fixture layers", { timeout: 600_000 }, () => {
     assert.equal((await fs.read(fs.resolvePath(target.name)!, 0, 0, 16)).length, Math.min(16, target.uncompressedSize));
   });
 
+  test("§8.6 header check: a file whose data starts too close to the previous entry's end (no room for a header) is EIO without a read", async () => {
+    const l = tricky[0];
+    const regs = l.toc.filter((u) => u.type === "reg" && u.uncompressedSize > 0);
+    const [a, b] = [regs[0], regs[1]];
+    // b's data moved to 100 bytes after a's data end: its header region would be negative or tiny.
+    const lying = l.toc.map((t) => (t === b ? { ...t, uncompressedOffset: a.uncompressedOffset + a.uncompressedSize + 100 } : t));
+    const reader = new BytesLayerReader(l.tar);
+    const logs: string[] = [];
+    const fs = new LayerFs(lying, reader, { layerDigest: l.digest, log: (x) => logs.push(x) });
+    const id = fs.resolvePath(b.name);
+    assert.notEqual(id, null);
+    await assert.rejects(fs.read(id!, 0, 0, 16), /errno 5|EIO/);
+    assert.match(logs.join("\n"), /no room for a header/);
+  });
+
   test("§8.6 header check: a failed header read is EIO for that read only; concurrent first reads share one header read", async () => {
     const l = tricky[0];
     const reader = new BytesLayerReader(l.tar);
