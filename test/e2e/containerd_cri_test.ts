@@ -8,7 +8,8 @@
 // the image size fetched, and a container of the CRI-pulled image must run
 // (started with ctr in the same namespace: a CRI sandbox needs a pause image
 // and CNI, which are not the snapshotter's business). RemoveImage then lets
-// containerd's GC release the snapshots.
+// containerd's GC release the snapshots. The snapshotter is the shipped binary
+// `dist/soci` here (the other containerd tests run the bundle under Node).
 // Needs root, /dev/fuse, containerd, ctr, runc, docker-registry; otherwise
 // "skipped: <reason>", and a failure under CI=true.
 import assert from "node:assert/strict";
@@ -18,7 +19,7 @@ import { after, before, describe, test } from "node:test";
 import { startRegistry, type RunningRegistry } from "../fakes/docker_registry.ts";
 import { CriClient } from "./_cri_client.ts";
 import { containerdSkipReason, Containerd, mountsUnder, runAsync, SociDaemon, teardown } from "./_containerd.ts";
-import { BUNDLE, buildCliAndFixtures, IMAGES, tempDir } from "./_soci_cli.ts";
+import { BINARY, BUNDLE, buildCliAndFixtures, IMAGES, tempDir } from "./_soci_cli.ts";
 
 const skip = containerdSkipReason("containerd_cri_test");
 
@@ -48,7 +49,7 @@ describe("containerd 1.6 CRI with soci snapshotter", { skip, timeout: 600_000 },
     writeFileSync(cfg, "[background_fetch]\ndisable = true\n");
     ctd = new Containerd(join(dir, "ctd"), { cri: { hostsDir: hosts } });
     snap = new SociDaemon(join(dir, "snap"), ctd.sociSock, cfg);
-    await snap.start();
+    await snap.start([BINARY]); // the shipped binary (the other containerd tests run the bundle under Node)
     await ctd.start();
     await ctd.waitSnapshotter(K8S);
     cri = new CriClient(ctd.sock);
