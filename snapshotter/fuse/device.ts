@@ -8,7 +8,9 @@
  * A worker copies the request out of its read buffer into a fresh ArrayBuffer
  * and transfers it to the main thread, which decodes, handles and writes the
  * reply with one synchronous `fs.writeSync` (or `fs.writevSync` for a reply
- * in pieces: READ's header + data, not joined first). Reads never sit in the runtime's
+ * in pieces: READ's header + data, not joined first). With `fast` tables
+ * (fast_replies.ts, a static tree) a reader answers a LOOKUP or GETATTR they
+ * hold itself, with one write of the precomputed reply, and hands on the rest. Reads never sit in the runtime's
  * libuv pool, so handlers may use `fs.promises`, zlib or dns freely — async
  * reads on the pool deadlock both Node and Bun (fuse.md §9.2).
  *
@@ -23,14 +25,48 @@
  */
 import { closeSync, openSync, writeSync, writevSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import type { FastReplies } from "./fast_replies.ts";
 import type { FuseTransport } from "./server.ts";
 
 /** The reader loop, evaluated as CommonJS in each worker (no file to locate after bundling). */
 const READER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
-const { readSync } = require("node:fs");
-const { fd, size } = workerData;
+const { readSync, writeSync } = require("node:fs");
+const { fd, size, fast } = workerData;
 const buf = new Uint8Array(size);
+const dv = new DataView(buf.buffer);
+const out = new Uint8Array(16 + 128);
+const ov = new DataView(out.buffer);
+// LOOKUP (1) and GETATTR (3) answered here from fast_replies.ts tables when they hold the answer.
+function answer(n) {
+  const op = dv.getUint32(4, true);
+  if (op !== 1 && op !== 3) return false;
+  const nodeid = Number(dv.getBigUint64(16, true));
+  let src = null, at = -1, len = 0;
+  if (op === 3) {
+    at = nodeid < fast.attrAt.length ? fast.attrAt[nodeid] : -1;
+    if (at < 0) return false;
+    src = fast.attrs; len = 104;
+  } else {
+    let end = 40;
+    while (end < n && buf[end] !== 0) end++;
+    let name = "";
+    for (let i = 40; i < end; i++) name += String.fromCharCode(buf[i]);
+    if (name === "." || name === "..") return false;
+    const key = nodeid + "/" + name;
+    if (fast.forward.has(key)) return false;
+    const hit = fast.lookups.get(key);
+    if (hit !== undefined) { src = fast.entries; at = hit; len = 128; }
+    else if (fast.negative !== null && nodeid < fast.dirs.length && fast.dirs[nodeid] === 1) { src = fast.negative; at = 0; len = 128; }
+    else return false;
+  }
+  ov.setUint32(0, 16 + len, true);
+  ov.setInt32(4, 0, true);
+  out.set(buf.subarray(8, 16), 8);
+  out.set(src.subarray(at, at + len), 16);
+  try { writeSync(fd, out, 0, 16 + len); } catch (e) { if (e.code !== "ENOENT") throw e; }
+  return true;
+}
 for (;;) {
   let n;
   try {
@@ -42,6 +78,7 @@ for (;;) {
     break;
   }
   if (n === 0) { parentPort.postMessage({ end: true, error: "EOF: the device returned 0 bytes" }); break; }
+  if (fast && n >= 40 && answer(n)) continue;
   const ab = buf.buffer.slice(0, n);
   parentPort.postMessage(ab, [ab]);
 }
@@ -52,6 +89,8 @@ export interface FuseDeviceStartOptions {
   bufferSize: number;
   /** Worker threads blocked in read() at once (4). */
   readers?: number;
+  /** LOOKUP/GETATTR replies the readers send themselves (fast_replies.ts); absent: every request goes to next(). */
+  fast?: FastReplies;
   log?: (line: string) => void;
 }
 
@@ -79,7 +118,7 @@ export class FuseDevice implements FuseTransport {
     const log = options.log ?? ((line: string) => console.error(line));
     const n = Math.max(1, options.readers ?? 4);
     for (let i = 0; i < n; i++) {
-      const w = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, size: options.bufferSize } });
+      const w = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, size: options.bufferSize, fast: options.fast ?? null } });
       this.#live++;
       let ended = false;
       const end = () => {

@@ -16,4 +16,5 @@ export type * from "./file_system.ts";
 export { makeRdev, type FuseAttr, type FuseStatfs, type InitOut } from "./structs.ts";
 export { FuseServer, OPCODE_TABLE, WANTED_INIT_FLAGS, type FuseServerOptions, type FuseTransport } from "./server.ts";
 export { FuseDevice } from "./device.ts";
+export { buildFastReplies, type FastReplies, type FastSource, type FastTimeouts } from "./fast_replies.ts";
 export { cleanupStaleMount, FuseMount, isMountpoint, mountFuse, unmount, type MountOptions } from "./mount.ts";

@@ -24,6 +24,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { SociError } from "../../core-wasm/src/errors.ts";
 import { FuseDevice } from "./device.ts";
+import { buildFastReplies, type FastSource } from "./fast_replies.ts";
 import type { ReadOnlyFileSystem } from "./file_system.ts";
 import { FuseServer, type FuseServerOptions } from "./server.ts";
 
@@ -43,6 +44,8 @@ export interface MountOptions {
   server?: FuseServerOptions;
   /** Unmount on SIGINT/SIGTERM, then re-raise the signal (false; the daemon's main usually owns signals). */
   unmountOnSignals?: boolean;
+  /** A static tree: its LOOKUP/GETATTR replies are answered by the reader threads (fast_replies.ts). */
+  fast?: FastSource;
   log?: (line: string) => void;
 }
 
@@ -141,7 +144,8 @@ export async function mountFuse(fs: ReadOnlyFileSystem, mountpoint: string, opti
   }
   const log = options.log ?? options.server?.log;
   const server = new FuseServer(fs, { ...options.server, log });
-  device.start({ bufferSize: server.readBufferSize, readers: options.readers, log });
+  const fast = options.fast ? buildFastReplies(options.fast, server) : undefined;
+  device.start({ bufferSize: server.readBufferSize, readers: options.readers, log, ...(fast ? { fast } : {}) });
   const done = server.serve(device).then(() => device.close());
   const m = new FuseMount(mp, device, server, done);
   if (options.unmountOnSignals) m.installSignalHandlers();

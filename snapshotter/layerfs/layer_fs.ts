@@ -31,7 +31,7 @@
  */
 import type { TocEntry } from "../../core-wasm/src/ztoc/mod.ts";
 import {
-  EINVAL, EIO, ENOENT, ENOTDIR, FuseError, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+  EINVAL, EIO, ENOENT, ENOTDIR, FuseError, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FastSource,
   type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseStatfs, type OpendirResult, type OpenResult,
   type ReadOnlyFileSystem, type RequestContext,
 } from "../fuse/mod.ts";
@@ -185,6 +185,33 @@ export class LayerFs implements ReadOnlyFileSystem {
       id = c;
     }
     return id;
+  }
+
+  /**
+   * The tree as fast_replies.ts tables take it (the readers then answer LOOKUP
+   * and GETATTR themselves): every child of every directory and every node,
+   * with the attributes `lookup`/`getattr` give; the §8.7 state directory and
+   * file are left to the server (the file's size changes).
+   */
+  fastSource(): FastSource {
+    const tree = this.#tree;
+    const state = (id: number) => id === this.#stateDirId || id === this.#stateFileId;
+    const attr = (id: number) => this.#attr(id, tree.node(id)!);
+    return {
+      *entries() {
+        for (let id = 1; id < tree.nodes.length; id++) {
+          const n = tree.nodes[id];
+          if (n === undefined || n.children === null || state(id)) continue;
+          for (const [name, child] of n.children) yield { parent: id, name, nodeid: child, attr: attr(child) };
+        }
+      },
+      *nodes() {
+        for (let id = 1; id < tree.nodes.length; id++) if (tree.nodes[id] !== undefined && !state(id)) yield { nodeid: id, attr: attr(id) };
+      },
+      *reserved() {
+        yield { parent: 1, name: STATE_DIR_NAME };
+      },
+    };
   }
 
   lookup(parent: number, name: Uint8Array, _ctx?: RequestContext): FuseEntry | null {

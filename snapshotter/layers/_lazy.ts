@@ -178,7 +178,7 @@ export async function mountLazyLayer(opts: LazyLayerOptions): Promise<LazyLayer>
   try {
     // Two reader threads per layer: they only pick requests up (replies may be in flight in any number,
     // fuse.md §9.1), and an image's mounts start faster with fewer threads.
-    fuse = await mountFuse(fs, opts.dir, { fsname: "soci", source: "soci", defaultPermissions: false, readers: 2, server: { ...LAYER_CACHE_TIMEOUTS, disableXattrs: opts.disableXattrs, ...(log ? { log } : {}) }, ...(log ? { log } : {}) });
+    fuse = await mountFuse(fs, opts.dir, { fsname: "soci", source: "soci", defaultPermissions: false, readers: 2, fast: fs.fastSource(), server: { ...LAYER_CACHE_TIMEOUTS, disableXattrs: opts.disableXattrs, ...(log ? { log } : {}) }, ...(log ? { log } : {}) });
   } catch (e) {
     stopPrefetch.abort(e);
     await prefetching;

@@ -1,0 +1,80 @@
+// The tables the FUSE device readers answer LOOKUP and GETATTR from
+// (fast_replies.ts) hold exactly the bytes FuseServer would send: checked for
+// every entry and node of the real tricky fixture layers through LayerFs, with
+// the layer mounts' timeouts, plus a miss and the names left to the server.
+// (In layerfs/: the fuse folder may not import layerfs.)
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import { ensureFixtureImages, loadFixtureLayers, BytesLayerReader, type FixtureLayer } from "../../test/fakes/layer_fixture.ts";
+import { buildFastReplies, FUSE_GETATTR, FUSE_INIT, FUSE_LOOKUP, FuseServer, type FuseTransport } from "../fuse/mod.ts";
+import { LAYER_CACHE_TIMEOUTS, LayerFs } from "./mod.ts";
+
+/** A request as the kernel sends it: fuse_in_header (40 bytes) + body. */
+let unique = 100n;
+function request(opcode: number, nodeid: number, body: Uint8Array): Uint8Array {
+  const b = new Uint8Array(40 + body.length);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, b.length, true);
+  v.setUint32(4, opcode, true);
+  v.setBigUint64(8, (unique += 2n), true);
+  v.setBigUint64(16, BigInt(nodeid), true);
+  b.set(body, 40);
+  return b;
+}
+/** fuse_init_in of kernel 6.18 (7.45), the rest zero. */
+function initBody(): Uint8Array {
+  const b = new Uint8Array(64);
+  const v = new DataView(b.buffer);
+  [7, 45, 131072, 0x73fffffb, 0x5fd].forEach((x, i) => v.setUint32(i * 4, x, true));
+  return b;
+}
+class Capture implements FuseTransport {
+  last = new Uint8Array(0);
+  next(): Promise<Uint8Array | null> {
+    return Promise.resolve(null);
+  }
+  write(reply: Uint8Array): void {
+    this.last = reply.slice();
+  }
+}
+
+let tricky: FixtureLayer[] = [];
+before(async () => {
+  await ensureFixtureImages(["tricky"]);
+  tricky = await loadFixtureLayers("tricky");
+}, { timeout: 600_000 });
+
+const latin1Bytes = (s: string) => Uint8Array.from([...s].map((c) => c.charCodeAt(0)));
+
+test("fast replies are byte for byte the server's LOOKUP and GETATTR replies, for every entry and node of the tricky layers", { timeout: 600_000 }, async () => {
+  let compared = 0;
+  for (const l of tricky) {
+    if (/PAX sparse/.test(l.note)) continue; // not a tree LayerFs serves (layer_fs_test)
+    const fs = new LayerFs(l.toc, new BytesLayerReader(l.tar), { layerDigest: l.digest });
+    const server = new FuseServer(fs, { ...LAYER_CACHE_TIMEOUTS, log: () => {} });
+    const t = new Capture();
+    await server.handle(request(FUSE_INIT, 0, initBody()), t);
+    const body = async (op: number, nodeid: number, b: Uint8Array) => {
+      await server.handle(request(op, nodeid, b), t);
+      return t.last.subarray(16);
+    };
+    const fast = buildFastReplies(fs.fastSource(), server);
+    for (const e of fs.fastSource().entries()) {
+      const at = fast.lookups.get(`${e.parent}/${e.name}`)!;
+      assert.deepEqual(fast.entries.subarray(at, at + 128), await body(FUSE_LOOKUP, e.parent, new Uint8Array([...latin1Bytes(e.name), 0])), `LOOKUP ${e.parent}/${JSON.stringify(e.name)}`);
+      compared++;
+    }
+    for (const x of fs.fastSource().nodes()) {
+      const at = fast.attrAt[x.nodeid]!;
+      assert.deepEqual(fast.attrs.subarray(at, at + 104), await body(FUSE_GETATTR, x.nodeid, new Uint8Array(16)), `GETATTR ${x.nodeid}`);
+    }
+    assert.deepEqual(fast.negative, await body(FUSE_LOOKUP, 1, new Uint8Array([...latin1Bytes("no-such-name"), 0])), "a miss: the server's negative entry");
+    assert.deepEqual(fast.negative, await body(FUSE_LOOKUP, 1, new Uint8Array([...latin1Bytes(".wh.anything"), 0])), "whiteout names are never found");
+    assert.equal(fast.dirs[1], 1);
+    assert.ok(fast.forward.has("1/.soci-snapshotter"), "the §8.7 state directory is left to the server");
+    const stateDir = fs.resolvePath(".soci-snapshotter")!;
+    assert.equal(fast.attrAt[stateDir] ?? -1, -1);
+    assert.equal(fast.dirs[stateDir] ?? 0, 0);
+  }
+  assert.ok(compared > 50, `${compared} entries compared`);
+});
