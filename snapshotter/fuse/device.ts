@@ -9,8 +9,9 @@
  * and transfers it to the main thread, which decodes, handles and writes the
  * reply with one synchronous `fs.writeSync` (or `fs.writevSync` for a reply
  * in pieces: READ's header + data, not joined first). With `fast` tables
- * (fast_replies.ts, a static tree) a reader answers a LOOKUP or GETATTR they
- * hold itself, with one write of the precomputed reply, and hands on the rest. Reads never sit in the runtime's
+ * (fast_replies.ts, a static tree) a reader answers a LOOKUP, GETATTR,
+ * READLINK, read-only OPEN, OPENDIR, FLUSH, RELEASE or RELEASEDIR they hold
+ * itself, with one write of the precomputed reply, and hands on the rest. Reads never sit in the runtime's
  * libuv pool, so handlers may use `fs.promises`, zlib or dns freely — async
  * reads on the pool deadlock both Node and Bun (fuse.md §9.2).
  *
@@ -30,18 +31,40 @@ import type { FuseTransport } from "./server.ts";
 
 /** The reader loop, evaluated as CommonJS in each worker (no file to locate after bundling). */
 const READER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
+const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { readSync, writeSync } = require("node:fs");
-const { fd, size, fast } = workerData;
+const { fd, size } = workerData;
+let fast = workerData.fast;
 const buf = new Uint8Array(size);
 const dv = new DataView(buf.buffer);
 const out = new Uint8Array(16 + 128);
-const ov = new DataView(out.buffer);
-// LOOKUP (1) and GETATTR (3) answered here from fast_replies.ts tables when they hold the answer.
+const EMPTY = new Uint8Array(0);
+let big = new Uint8Array(16 + 4096);
+function reply(body, at, len) {
+  let o = out;
+  if (16 + len > o.length) { if (16 + len > big.length) big = new Uint8Array(16 + len); o = big; }
+  const v = new DataView(o.buffer);
+  v.setUint32(0, 16 + len, true);
+  v.setInt32(4, 0, true);
+  o.set(buf.subarray(8, 16), 8);
+  if (len > 0) o.set(body.subarray(at, at + len), 16);
+  try { writeSync(fd, o, 0, 16 + len); } catch (e) { if (e.code !== "ENOENT") throw e; }
+  return true;
+}
+// Answered here from fast_replies.ts tables when they hold the answer: LOOKUP (1), GETATTR (3),
+// READLINK (5), OPEN (14, read-only), RELEASE (18), FLUSH (25), OPENDIR (27), RELEASEDIR (29).
 function answer(n) {
   const op = dv.getUint32(4, true);
-  if (op !== 1 && op !== 3) return false;
   const nodeid = Number(dv.getBigUint64(16, true));
+  if (op === 25 || op === 18 || op === 29) return nodeid < fast.quiet.length && fast.quiet[nodeid] === 1 ? reply(EMPTY, 0, 0) : false;
+  if (op === 5) { const l = fast.links.get(nodeid); return l !== undefined ? reply(l, 0, l.length) : false; }
+  if (op === 14) {
+    if ((dv.getUint32(40, true) & 3) !== 0) return false;
+    const at = nodeid < fast.openAt.length ? fast.openAt[nodeid] : -1;
+    return at >= 0 ? reply(fast.opens, at, 16) : false;
+  }
+  if (op === 27) return fast.opendir !== null && nodeid < fast.dirs.length && fast.dirs[nodeid] === 1 ? reply(fast.opendir, 0, 16) : false;
+  if (op !== 1 && op !== 3) return false;
   let src = null, at = -1, len = 0;
   if (op === 3) {
     at = nodeid < fast.attrAt.length ? fast.attrAt[nodeid] : -1;
@@ -60,12 +83,7 @@ function answer(n) {
     else if (fast.negative !== null && nodeid < fast.dirs.length && fast.dirs[nodeid] === 1) { src = fast.negative; at = 0; len = 128; }
     else return false;
   }
-  ov.setUint32(0, 16 + len, true);
-  ov.setInt32(4, 0, true);
-  out.set(buf.subarray(8, 16), 8);
-  out.set(src.subarray(at, at + len), 16);
-  try { writeSync(fd, out, 0, 16 + len); } catch (e) { if (e.code !== "ENOENT") throw e; }
-  return true;
+  return reply(src, at, len);
 }
 for (;;) {
   let n;
@@ -78,6 +96,7 @@ for (;;) {
     break;
   }
   if (n === 0) { parentPort.postMessage({ end: true, error: "EOF: the device returned 0 bytes" }); break; }
+  if (fast === null) { const m = receiveMessageOnPort(parentPort); if (m !== undefined) fast = m.message.fast; }
   if (fast && n >= 40 && answer(n)) continue;
   const ab = buf.buffer.slice(0, n);
   parentPort.postMessage(ab, [ab]);
@@ -89,7 +108,7 @@ export interface FuseDeviceStartOptions {
   bufferSize: number;
   /** Worker threads blocked in read() at once (4). */
   readers?: number;
-  /** LOOKUP/GETATTR replies the readers send themselves (fast_replies.ts); absent: every request goes to next(). */
+  /** Replies the readers send themselves (fast_replies.ts); absent: every request goes to next() until `setFast`. */
   fast?: FastReplies;
   log?: (line: string) => void;
 }
@@ -140,7 +159,16 @@ export class FuseDevice implements FuseTransport {
     }
   }
 
+  /** Hands the readers their tables (fast_replies.ts); each picks them up with its next request. */
+  setFast(fast: FastReplies): void {
+    for (const w of this.#workers) w.postMessage({ fast });
+  }
+
+  /** performance.now() of the last request handed on to the main thread. */
+  lastRequestAt = 0;
+
   #push(b: Uint8Array): void {
+    this.lastRequestAt = performance.now();
     const w = this.#waiters.shift();
     if (w) w(b);
     else this.#queue.push(b);

@@ -18,11 +18,19 @@
  * misses ENOENT: then they are forwarded); `forward` the `"<dir>/<name>"`
  * keys always left to the server (names it resolves specially).
  *
+ * Also the replies that need no state: OPEN of a node (`openAt` into `opens`,
+ * the fuse_open_out the filesystem's `open` gives for a read-only open; write
+ * opens are forwarded for the server's EROFS), OPENDIR of a known directory
+ * (`opendir`), READLINK of a symlink (`links`), and the empty success replies
+ * of FLUSH, RELEASE and RELEASEDIR for nodes the filesystem keeps no
+ * per-open state for (`quiet`). Only results the filesystem returns
+ * synchronously are tabled; anything it throws for is forwarded.
+ *
  * Not here: the reader loop (device.ts), which names to list (the filesystem).
  */
-import type { FuseAttr } from "./file_system.ts";
-import { S_IFDIR, S_IFMT } from "./protocol.ts";
-import { ATTR_OUT_SIZE, ENTRY_OUT_SIZE, writeAttrOut, writeEntryOut, type Validity } from "./structs.ts";
+import type { FuseAttr, OpendirResult, OpenResult, ReadOnlyFileSystem, RequestContext } from "./file_system.ts";
+import { FOPEN_CACHE_DIR, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./protocol.ts";
+import { ATTR_OUT_SIZE, ENTRY_OUT_SIZE, OPEN_OUT_SIZE, writeAttrOut, writeEntryOut, writeOpenOut, type Validity } from "./structs.ts";
 
 export interface FastReplies {
   lookups: Map<string, number>;
@@ -32,6 +40,11 @@ export interface FastReplies {
   dirs: Uint8Array;
   negative: Uint8Array | null;
   forward: Set<string>;
+  openAt: Int32Array;
+  opens: Uint8Array;
+  opendir: Uint8Array | null;
+  links: Map<number, Uint8Array>;
+  quiet: Uint8Array;
 }
 
 export interface FastTimeouts {
@@ -50,7 +63,10 @@ export interface FastSource {
   reserved(): Iterable<{ parent: number; name: string }>;
 }
 
-export function buildFastReplies(src: FastSource, t: FastTimeouts): FastReplies {
+const isPromise = (x: unknown): boolean => typeof (x as { then?: unknown } | null)?.then === "function";
+
+/** `fs` (optional): its open/opendir/readlink fill the stateless tables; without it only LOOKUP/GETATTR are tabled. */
+export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnlyFileSystem): FastReplies {
   const list = [...src.entries()];
   const entries = new Uint8Array(list.length * ENTRY_OUT_SIZE);
   const ev = new DataView(entries.buffer);
@@ -72,10 +88,54 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts): FastReplies 
   });
   const forward = new Set<string>();
   for (const r of src.reserved()) forward.add(`${r.parent}/${r.name}`);
+  const openAt = new Int32Array(maxId + 1).fill(-1);
+  const opens = new Uint8Array(nodes.length * OPEN_OUT_SIZE);
+  const ov = new DataView(opens.buffer);
+  const links = new Map<number, Uint8Array>();
+  const quiet = new Uint8Array(maxId + 1);
+  let opendir: Uint8Array | null = null;
+  if (fs !== undefined) {
+    const ctx: RequestContext = { unique: 0n, nodeid: 0, uid: 0, gid: 0, pid: 0, signal: new AbortController().signal };
+    const attempt = <T>(f: () => unknown): T | undefined => {
+      try {
+        const r = f();
+        return isPromise(r) ? undefined : (r as T);
+      } catch {
+        return undefined;
+      }
+    };
+    // The server calls these when a filesystem defines them; with none defined the replies carry nothing from it.
+    const stateless = fs.release === undefined && fs.releasedir === undefined;
+    nodes.forEach((n, i) => {
+      const type = n.attr.mode & S_IFMT;
+      if (type === S_IFREG && fs.open !== undefined) {
+        const r = attempt<OpenResult>(() => fs.open!(n.nodeid, O_RDONLY, ctx));
+        if (r !== undefined) {
+          writeOpenOut(ov, i * OPEN_OUT_SIZE, r.fh, (r.keepCache ? FOPEN_KEEP_CACHE : 0) | (r.directIo ? FOPEN_DIRECT_IO : 0));
+          openAt[n.nodeid] = i * OPEN_OUT_SIZE;
+        }
+      } else if (type === S_IFLNK) {
+        const target = attempt<Uint8Array>(() => fs.readlink(n.nodeid, ctx));
+        if (target !== undefined) links.set(n.nodeid, target.slice());
+      }
+      if (stateless) quiet[n.nodeid] = 1;
+    });
+    const root = nodes.find((n) => (n.attr.mode & S_IFMT) === S_IFDIR);
+    const od = root && fs.opendir ? attempt<OpendirResult>(() => fs.opendir!(root.nodeid, O_RDONLY, ctx)) : undefined;
+    // One answer for every directory: only when the filesystem gives every one the same.
+    if (od !== undefined && nodes.every((n) => (n.attr.mode & S_IFMT) !== S_IFDIR || sameOpendir(attempt<OpendirResult>(() => fs.opendir!(n.nodeid, O_RDONLY, ctx)), od))) {
+      opendir = new Uint8Array(OPEN_OUT_SIZE);
+      writeOpenOut(new DataView(opendir.buffer), 0, od.fh, od.cacheDir ? FOPEN_CACHE_DIR : 0);
+    }
+  }
   let negative: Uint8Array | null = null;
   if (t.negativeValid.sec !== 0 || t.negativeValid.nsec !== 0) {
     negative = new Uint8Array(ENTRY_OUT_SIZE);
     writeEntryOut(new DataView(negative.buffer), 0, 0, 0, t.negativeValid, { sec: 0, nsec: 0 }, null);
   }
-  return { lookups, entries, attrAt, attrs, dirs, negative, forward };
+  return { lookups, entries, attrAt, attrs, dirs, negative, forward, openAt, opens, opendir, links, quiet };
+}
+
+function sameOpendir(a: OpendirResult | undefined, b: OpendirResult): boolean {
+  return a !== undefined && a.fh === b.fh && (a.cacheDir ?? false) === (b.cacheDir ?? false);
 }

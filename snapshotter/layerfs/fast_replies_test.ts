@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { ensureFixtureImages, loadFixtureLayers, BytesLayerReader, type FixtureLayer } from "../../test/fakes/layer_fixture.ts";
-import { buildFastReplies, FUSE_GETATTR, FUSE_INIT, FUSE_LOOKUP, FuseServer, type FuseTransport } from "../fuse/mod.ts";
+import {
+  buildFastReplies, FUSE_FLUSH, FUSE_GETATTR, FUSE_INIT, FUSE_LOOKUP, FUSE_OPEN, FUSE_OPENDIR, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR,
+  FuseServer, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FuseTransport,
+} from "../fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "./mod.ts";
 
 /** A request as the kernel sends it: fuse_in_header (40 bytes) + body. */
@@ -46,8 +49,9 @@ before(async () => {
 
 const latin1Bytes = (s: string) => Uint8Array.from([...s].map((c) => c.charCodeAt(0)));
 
-test("fast replies are byte for byte the server's LOOKUP and GETATTR replies, for every entry and node of the tricky layers", { timeout: 600_000 }, async () => {
+test("fast replies are byte for byte the server's LOOKUP, GETATTR, OPEN, OPENDIR, READLINK, FLUSH and RELEASE(DIR) replies, for every entry and node of the tricky layers", { timeout: 600_000 }, async () => {
   let compared = 0;
+  let opens = 0, links = 0, dirs = 0;
   for (const l of tricky) {
     if (/PAX sparse/.test(l.note)) continue; // not a tree LayerFs serves (layer_fs_test)
     const fs = new LayerFs(l.toc, new BytesLayerReader(l.tar), { layerDigest: l.digest });
@@ -58,16 +62,39 @@ test("fast replies are byte for byte the server's LOOKUP and GETATTR replies, fo
       await server.handle(request(op, nodeid, b), t);
       return t.last.subarray(16);
     };
-    const fast = buildFastReplies(fs.fastSource(), server);
+    const fast = buildFastReplies(fs.fastSource(), server, fs);
     for (const e of fs.fastSource().entries()) {
       const at = fast.lookups.get(`${e.parent}/${e.name}`)!;
       assert.deepEqual(fast.entries.subarray(at, at + 128), await body(FUSE_LOOKUP, e.parent, new Uint8Array([...latin1Bytes(e.name), 0])), `LOOKUP ${e.parent}/${JSON.stringify(e.name)}`);
       compared++;
     }
+    const openIn = new Uint8Array(8); // fuse_open_in: flags O_RDONLY, open_flags 0
+    const releaseIn = new Uint8Array(24);
     for (const x of fs.fastSource().nodes()) {
       const at = fast.attrAt[x.nodeid]!;
       assert.deepEqual(fast.attrs.subarray(at, at + 104), await body(FUSE_GETATTR, x.nodeid, new Uint8Array(16)), `GETATTR ${x.nodeid}`);
+      const type = x.attr.mode & S_IFMT;
+      if (type === S_IFREG) {
+        const o = fast.openAt[x.nodeid]!;
+        assert.ok(o >= 0);
+        assert.deepEqual(fast.opens.subarray(o, o + 16), await body(FUSE_OPEN, x.nodeid, openIn), `OPEN ${x.nodeid}`);
+        opens++;
+      } else assert.equal(fast.openAt[x.nodeid], -1, "only regular files are opened here");
+      if (type === S_IFLNK) {
+        assert.deepEqual(fast.links.get(x.nodeid), await body(FUSE_READLINK, x.nodeid, new Uint8Array(0)), `READLINK ${x.nodeid}`);
+        links++;
+      }
+      if (type === S_IFDIR) {
+        assert.deepEqual(fast.opendir, await body(FUSE_OPENDIR, x.nodeid, openIn), `OPENDIR ${x.nodeid}`);
+        dirs++;
+      }
+      assert.equal(fast.quiet[x.nodeid], 1);
+      for (const op of [FUSE_FLUSH, FUSE_RELEASE, FUSE_RELEASEDIR]) {
+        assert.deepEqual(await body(op, x.nodeid, op === FUSE_FLUSH ? new Uint8Array(24) : releaseIn), new Uint8Array(0), "an empty success reply");
+      }
     }
+    const stateFile = fs.resolvePath(".soci-snapshotter")!;
+    assert.equal(fast.quiet[stateFile] ?? 0, 0);
     assert.deepEqual(fast.negative, await body(FUSE_LOOKUP, 1, new Uint8Array([...latin1Bytes("no-such-name"), 0])), "a miss: the server's negative entry");
     assert.deepEqual(fast.negative, await body(FUSE_LOOKUP, 1, new Uint8Array([...latin1Bytes(".wh.anything"), 0])), "whiteout names are never found");
     assert.equal(fast.dirs[1], 1);
@@ -77,4 +104,5 @@ test("fast replies are byte for byte the server's LOOKUP and GETATTR replies, fo
     assert.equal(fast.dirs[stateDir] ?? 0, 0);
   }
   assert.ok(compared > 50, `${compared} entries compared`);
+  assert.ok(opens > 10 && links > 0 && dirs > 2, `${opens} opens, ${links} links, ${dirs} dirs`);
 });
