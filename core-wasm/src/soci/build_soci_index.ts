@@ -105,6 +105,23 @@ export interface ManifestIndexBuild {
   prefetchWarnings: string[];
 }
 
+/** What convert and create results keep of one platform's build (`index` as `sociIndex`). */
+export interface PlatformIndex {
+  layers: LayerResult[];
+  /** null when every layer was skipped. */
+  sociIndex: BuiltSociIndex | null;
+  ztocBlobs: Map<string, Uint8Array>;
+  /** Prefetch artifacts listed in `sociIndex` (bottom to top), and their blobs by digest. */
+  prefetch: PrefetchArtifact[];
+  prefetchBlobs: Map<string, Uint8Array>;
+  /** Prefetch paths found in no indexed layer of this platform. */
+  prefetchWarnings: string[];
+}
+
+export function platformIndex(b: ManifestIndexBuild): PlatformIndex {
+  return { layers: b.layers, sociIndex: b.index, ztocBlobs: b.ztocBlobs, prefetch: b.prefetch, prefetchBlobs: b.prefetchBlobs, prefetchWarnings: b.prefetchWarnings };
+}
+
 /** Runs `tasks` with at most `jobs` at once; rejects with the first failure after all started tasks settle. */
 export async function runLimited<T>(tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
   const results = new Array<T>(tasks.length);

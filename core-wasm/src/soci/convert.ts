@@ -48,8 +48,7 @@ import {
   type Platform,
 } from "../oci/mod.ts";
 import { planImage, type PlanOptions } from "./plan_image.ts";
-import { buildIndexForManifest, type IndexBuildOptions, type LayerResult } from "./build_soci_index.ts";
-import type { PrefetchArtifact } from "./prefetch.ts";
+import { buildIndexForManifest, platformIndex, type IndexBuildOptions, type LayerResult, type PlatformIndex } from "./build_soci_index.ts";
 import { putSociArtifacts, type BuiltSociIndex } from "./soci_index.ts";
 
 export interface ConvertOptions extends IndexBuildOptions, PlanOptions {
@@ -57,21 +56,12 @@ export interface ConvertOptions extends IndexBuildOptions, PlanOptions {
   tag?: string;
 }
 
-export interface PlatformResult {
+export interface PlatformResult extends PlatformIndex {
   platform: Platform;
   /** The manifest as found in the source. */
   sourceManifest: Descriptor;
   /** The rewritten manifest in the output. */
   imageManifest: Descriptor;
-  layers: LayerResult[];
-  /** null when every layer was skipped. */
-  sociIndex: BuiltSociIndex | null;
-  ztocBlobs: Map<string, Uint8Array>;
-  /** Prefetch artifacts listed in `sociIndex` (bottom to top), and their blobs by digest. */
-  prefetch: PrefetchArtifact[];
-  prefetchBlobs: Map<string, Uint8Array>;
-  /** Prefetch paths found in no indexed layer of this platform. */
-  prefetchWarnings: string[];
 }
 
 export interface Notice {
@@ -213,17 +203,7 @@ async function convertInto(source: ImageSource, sink: ImageSink, opts: ConvertOp
   const platforms: PlatformResult[] = [];
   for (const { target, build } of built) {
     const imageManifest = newManifests.get(target.entry)!;
-    platforms.push({
-      platform: target.platform,
-      sourceManifest: target.descriptor,
-      imageManifest,
-      layers: build.layers,
-      sociIndex: build.index,
-      ztocBlobs: build.ztocBlobs,
-      prefetch: build.prefetch,
-      prefetchBlobs: build.prefetchBlobs,
-      prefetchWarnings: build.prefetchWarnings,
-    });
+    platforms.push({ platform: target.platform, sourceManifest: target.descriptor, imageManifest, ...platformIndex(build) });
     if (build.index === null) continue;
     const d: Descriptor = {
       ...build.index.descriptor,

@@ -12,25 +12,16 @@
  */
 import type { Descriptor, ImageSink, ImageSource, Platform } from "../oci/mod.ts";
 import { planImage, type PlanOptions } from "./plan_image.ts";
-import { buildIndexForManifest, type IndexBuildOptions, type LayerResult } from "./build_soci_index.ts";
+import { buildIndexForManifest, platformIndex, type IndexBuildOptions, type PlatformIndex } from "./build_soci_index.ts";
 import { noIndexNotice, type Notice } from "./convert.ts";
-import type { PrefetchArtifact } from "./prefetch.ts";
-import { putSociArtifacts, type BuiltSociIndex } from "./soci_index.ts";
+import { putSociArtifacts } from "./soci_index.ts";
 
 export interface CreateOptions extends IndexBuildOptions, PlanOptions {}
 
-export interface CreatedIndex {
+export interface CreatedIndex extends PlatformIndex {
   platform: Platform;
   /** The image manifest the index is for (its subject). */
   imageManifest: Descriptor;
-  layers: LayerResult[];
-  sociIndex: BuiltSociIndex | null;
-  ztocBlobs: Map<string, Uint8Array>;
-  /** Prefetch artifacts listed in `sociIndex` (bottom to top), and their blobs by digest. */
-  prefetch: PrefetchArtifact[];
-  prefetchBlobs: Map<string, Uint8Array>;
-  /** Prefetch paths found in no indexed layer of this platform. */
-  prefetchWarnings: string[];
 }
 
 export interface CreateResult {
@@ -48,16 +39,7 @@ export async function createSociIndexes(source: ImageSource, opts: CreateOptions
     const subject: Descriptor = { mediaType: target.descriptor.mediaType, digest: target.descriptor.digest, size: target.descriptor.size };
     const build = await buildIndexForManifest(source, target.manifest, "v1", opts, subject);
     if (sink && build.index !== null) await putSociArtifacts(sink, { ...build, index: build.index });
-    indexes.push({
-      platform: target.platform,
-      imageManifest: subject,
-      layers: build.layers,
-      sociIndex: build.index,
-      ztocBlobs: build.ztocBlobs,
-      prefetch: build.prefetch,
-      prefetchBlobs: build.prefetchBlobs,
-      prefetchWarnings: build.prefetchWarnings,
-    });
+    indexes.push({ platform: target.platform, imageManifest: subject, ...platformIndex(build) });
   }
   const result: CreateResult = { image: plan.root.descriptor, indexes };
   if (indexes.every((x) => x.sociIndex === null)) result.notice = noIndexNotice(indexes.flatMap((x) => x.layers), opts.minLayerSize);

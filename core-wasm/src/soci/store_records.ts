@@ -14,21 +14,16 @@
 import { FormatError, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { blobPath, formatPlatform, MEDIA_TYPE_OCI_MANIFEST, type Descriptor, type Platform } from "../oci/mod.ts";
 import type { IndexRecord, LayerZtoc, LocalStore, PrefetchRecord, ZtocRecord } from "../store/mod.ts";
-import type { LayerResult } from "./build_soci_index.ts";
+import type { PlatformIndex } from "./build_soci_index.ts";
 import type { ConvertResult } from "./convert.ts";
 import type { CreateResult } from "./create.ts";
-import { parsePrefetchArtifact, type PrefetchArtifact, type PrefetchSpan } from "./prefetch.ts";
-import { putSociArtifacts, type BuiltSociIndex, type SociIndexVersion } from "./soci_index.ts";
+import { parsePrefetchArtifact, type PrefetchSpan } from "./prefetch.ts";
+import { putSociArtifacts, type SociIndexVersion } from "./soci_index.ts";
 
-interface Entry {
+interface Entry extends PlatformIndex {
   version: SociIndexVersion;
   platform: Platform;
   manifest: Descriptor;
-  layers: LayerResult[];
-  sociIndex: BuiltSociIndex | null;
-  ztocBlobs: Map<string, Uint8Array>;
-  prefetch: PrefetchArtifact[];
-  prefetchBlobs: Map<string, Uint8Array>;
 }
 
 export interface RecordMeta {
@@ -81,13 +76,13 @@ async function record(store: LocalStore, entries: Entry[], imageDigest: string, 
 
 /** Stores and records the v2 indexes of a conversion; returns the index records written. */
 export function recordConversion(store: LocalStore, result: ConvertResult, meta: RecordMeta): Promise<IndexRecord[]> {
-  const entries: Entry[] = result.platforms.map((p) => ({ version: "v2", platform: p.platform, manifest: p.imageManifest, layers: p.layers, sociIndex: p.sociIndex, ztocBlobs: p.ztocBlobs, prefetch: p.prefetch, prefetchBlobs: p.prefetchBlobs }));
+  const entries: Entry[] = result.platforms.map((p) => ({ ...p, version: "v2", manifest: p.imageManifest }));
   return record(store, entries, result.descriptor.digest, meta);
 }
 
 /** Stores and records the v1 indexes of a `create`; returns the index records written. */
 export function recordCreation(store: LocalStore, result: CreateResult, meta: RecordMeta): Promise<IndexRecord[]> {
-  const entries: Entry[] = result.indexes.map((x) => ({ version: "v1", platform: x.platform, manifest: x.imageManifest, layers: x.layers, sociIndex: x.sociIndex, ztocBlobs: x.ztocBlobs, prefetch: x.prefetch, prefetchBlobs: x.prefetchBlobs }));
+  const entries: Entry[] = result.indexes.map((x) => ({ ...x, version: "v1", manifest: x.imageManifest }));
   return record(store, entries, result.image.digest, meta);
 }
 
