@@ -1,7 +1,8 @@
 /**
- * Precomputed LOOKUP and GETATTR replies for a filesystem whose tree never
- * changes (a layer, snapshotter §8), so the device reader threads can answer
- * those two requests themselves instead of handing each to the main thread:
+ * Precomputed replies for a filesystem whose tree never changes (a layer,
+ * snapshotter §8), so the device reader threads can answer LOOKUP, GETATTR
+ * and the stateless requests below themselves instead of handing each to the
+ * main thread:
  * a round trip there costs ≈ 60 µs of thread hops and wake-ups against ≈ 2 µs
  * of handling (NOTES, session 4). The bodies are encoded here by the server's
  * own encoders with the server's timeouts, so a reader's reply is byte for
@@ -9,10 +10,11 @@
  * it finds in the tables (plus the negative reply for an unknown name in a
  * known directory) and forwards everything else.
  *
- * Layout (plain data, structured-cloned to each reader): `entries` holds one
- * 128-byte fuse_entry_out per (directory, name) at the offset `lookups` maps
- * `"<dir id>/<name as latin1>"` to; `attrs` one 104-byte fuse_attr_out per
- * node at `attrAt` (−1: not answered here); `dirs[id]` = 1 for a directory
+ * Layout (plain data, structured-cloned to each reader): `attrs` holds one
+ * 104-byte fuse_attr_out per node at `attrAt` (−1: not answered here);
+ * `entries` one 128-byte fuse_entry_out per (directory, name) at the offset
+ * `lookups` maps `"<dir id>/<name as latin1>"` to (its attr copied from the
+ * child's fuse_attr_out, a child without one is not tabled); `dirs[id]` = 1 for a directory
  * whose misses may be answered with `negative`, the entry_out of a miss
  * (nodeid 0, entry_valid = the negative timeout; null when the server answers
  * misses ENOENT: then they are forwarded); `forward` the `"<dir>/<name>"`
@@ -29,8 +31,8 @@
  * Not here: the reader loop (device.ts), which names to list (the filesystem).
  */
 import type { FuseAttr, OpendirResult, OpenResult, ReadOnlyFileSystem, RequestContext } from "./file_system.ts";
-import { FOPEN_CACHE_DIR, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./protocol.ts";
-import { ATTR_OUT_SIZE, ENTRY_OUT_SIZE, OPEN_OUT_SIZE, writeAttrOut, writeEntryOut, writeOpenOut, type Validity } from "./structs.ts";
+import { O_RDONLY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./protocol.ts";
+import { ATTR_OUT_SIZE, ATTR_SIZE, ENTRY_OUT_SIZE, OPEN_OUT_SIZE, opendirFlagsOf, openFlagsOf, writeAttrOut, writeEntryOut, writeOpenOut, type Validity } from "./structs.ts";
 
 export interface FastReplies {
   lookups: Map<string, number>;
@@ -55,8 +57,8 @@ export interface FastTimeouts {
 
 /** What a static filesystem lists for the tables. */
 export interface FastSource {
-  /** Every child of every directory reachable by LOOKUP, with the entry LOOKUP returns. */
-  entries(): Iterable<{ parent: number; name: string; nodeid: number; attr: FuseAttr }>;
+  /** Every child of every directory reachable by LOOKUP: the node LOOKUP returns (its attr is the node's). */
+  entries(): Iterable<{ parent: number; name: string; nodeid: number }>;
   /** Every node GETATTR may be answered for from the table (directories among them get negative lookups). */
   nodes(): Iterable<{ nodeid: number; attr: FuseAttr }>;
   /** (directory, name) pairs the server must always answer. */
@@ -67,14 +69,6 @@ const isPromise = (x: unknown): boolean => typeof (x as { then?: unknown } | nul
 
 /** `fs` (optional): its open/opendir/readlink fill the stateless tables; without it only LOOKUP/GETATTR are tabled. */
 export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnlyFileSystem): FastReplies {
-  const list = [...src.entries()];
-  const entries = new Uint8Array(list.length * ENTRY_OUT_SIZE);
-  const ev = new DataView(entries.buffer);
-  const lookups = new Map<string, number>();
-  list.forEach((e, i) => {
-    writeEntryOut(ev, i * ENTRY_OUT_SIZE, e.nodeid, 0, t.entryValid, t.attrValid, e.attr);
-    lookups.set(`${e.parent}/${e.name}`, i * ENTRY_OUT_SIZE);
-  });
   const nodes = [...src.nodes()];
   const maxId = nodes.reduce((m, n) => Math.max(m, n.nodeid), 0);
   const attrAt = new Int32Array(maxId + 1).fill(-1);
@@ -85,6 +79,18 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnly
     writeAttrOut(av, i * ATTR_OUT_SIZE, t.attrValid, n.attr);
     attrAt[n.nodeid] = i * ATTR_OUT_SIZE;
     if ((n.attr.mode & S_IFMT) === S_IFDIR) dirs[n.nodeid] = 1;
+  });
+  // An entry is its header (nodeid, timeouts) and the child's fuse_attr (the tail of both structs), copied from `attrs`.
+  const list = [...src.entries()].filter((e) => e.nodeid < attrAt.length && attrAt[e.nodeid]! >= 0);
+  const entries = new Uint8Array(list.length * ENTRY_OUT_SIZE);
+  const ev = new DataView(entries.buffer);
+  const lookups = new Map<string, number>();
+  list.forEach((e, i) => {
+    const at = i * ENTRY_OUT_SIZE;
+    writeEntryOut(ev, at, e.nodeid, 0, t.entryValid, t.attrValid, null);
+    const a = attrAt[e.nodeid]! + ATTR_OUT_SIZE - ATTR_SIZE;
+    entries.set(attrs.subarray(a, a + ATTR_SIZE), at + ENTRY_OUT_SIZE - ATTR_SIZE);
+    lookups.set(`${e.parent}/${e.name}`, at);
   });
   const forward = new Set<string>();
   for (const r of src.reserved()) forward.add(`${r.parent}/${r.name}`);
@@ -111,7 +117,7 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnly
       if (type === S_IFREG && fs.open !== undefined) {
         const r = attempt<OpenResult>(() => fs.open!(n.nodeid, O_RDONLY, ctx));
         if (r !== undefined) {
-          writeOpenOut(ov, i * OPEN_OUT_SIZE, r.fh, (r.keepCache ? FOPEN_KEEP_CACHE : 0) | (r.directIo ? FOPEN_DIRECT_IO : 0));
+          writeOpenOut(ov, i * OPEN_OUT_SIZE, r.fh, openFlagsOf(r));
           openAt[n.nodeid] = i * OPEN_OUT_SIZE;
         }
       } else if (type === S_IFLNK) {
@@ -125,7 +131,7 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnly
     // One answer for every directory: only when the filesystem gives every one the same.
     if (od !== undefined && nodes.every((n) => (n.attr.mode & S_IFMT) !== S_IFDIR || sameOpendir(attempt<OpendirResult>(() => fs.opendir!(n.nodeid, O_RDONLY, ctx)), od))) {
       opendir = new Uint8Array(OPEN_OUT_SIZE);
-      writeOpenOut(new DataView(opendir.buffer), 0, od.fh, od.cacheDir ? FOPEN_CACHE_DIR : 0);
+      writeOpenOut(new DataView(opendir.buffer), 0, od.fh, opendirFlagsOf(od));
     }
   }
   let negative: Uint8Array | null = null;

@@ -105,7 +105,7 @@ export const TABLE: Record<number, Row> = {
       if ((flags & P.O_ACCMODE) !== P.O_RDONLY) erofs();
       const r = (await s.fs.open?.(q.h.nodeid, flags, q.ctx)) ?? { fh: 0, keepCache: true };
       const { bytes, view } = alloc(S.OPEN_OUT_SIZE);
-      S.writeOpenOut(view, S.OUT_HEADER_SIZE, r.fh, (r.keepCache ? P.FOPEN_KEEP_CACHE : 0) | (r.directIo ? P.FOPEN_DIRECT_IO : 0));
+      S.writeOpenOut(view, S.OUT_HEADER_SIZE, r.fh, S.openFlagsOf(r));
       return bytes;
     },
   },
@@ -129,7 +129,7 @@ export const TABLE: Record<number, Row> = {
       const { flags } = S.decodeOpenIn(q.body);
       const r = (await s.fs.opendir?.(q.h.nodeid, flags, q.ctx)) ?? { fh: 0 };
       const { bytes, view } = alloc(S.OPEN_OUT_SIZE);
-      S.writeOpenOut(view, S.OUT_HEADER_SIZE, r.fh, r.cacheDir ? P.FOPEN_CACHE_DIR : 0);
+      S.writeOpenOut(view, S.OUT_HEADER_SIZE, r.fh, S.opendirFlagsOf(r));
       return bytes;
     },
   },

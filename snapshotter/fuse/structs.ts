@@ -13,6 +13,7 @@
  * structs of write opcodes (those are answered EROFS unread).
  */
 import { ByteReader } from "../../core-wasm/src/bytes/mod.ts";
+import { FOPEN_CACHE_DIR, FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE } from "./protocol.ts";
 
 export const IN_HEADER_SIZE = 40;
 export const OUT_HEADER_SIZE = 16;
@@ -225,6 +226,16 @@ export function writeAttrOut(v: DataView, off: number, attrValid: Validity, attr
   v.setUint32(off + 8, attrValid.nsec, true);
   v.setUint32(off + 12, 0, true);
   writeAttr(v, off + 16, attr);
+}
+
+/** fuse_open_out flags for an OPEN result. */
+export function openFlagsOf(r: { keepCache?: boolean; directIo?: boolean }): number {
+  return (r.keepCache ? FOPEN_KEEP_CACHE : 0) | (r.directIo ? FOPEN_DIRECT_IO : 0);
+}
+
+/** fuse_open_out flags for an OPENDIR result. */
+export function opendirFlagsOf(r: { cacheDir?: boolean }): number {
+  return r.cacheDir ? FOPEN_CACHE_DIR : 0;
 }
 
 // ---- fuse_open_out (16 bytes) ------------------------------------------------

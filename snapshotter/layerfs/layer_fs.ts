@@ -202,7 +202,7 @@ export class LayerFs implements ReadOnlyFileSystem {
         for (let id = 1; id < tree.nodes.length; id++) {
           const n = tree.nodes[id];
           if (n === undefined || n.children === null || state(id)) continue;
-          for (const [name, child] of n.children) yield { parent: id, name, nodeid: child, attr: attr(child) };
+          for (const [name, child] of n.children) yield { parent: id, name, nodeid: child };
         }
       },
       *nodes() {
