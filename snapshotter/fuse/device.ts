@@ -54,6 +54,7 @@ function reply(body, at, len) {
 // Answered here from fast_replies.ts tables when they hold the answer: LOOKUP (1), GETATTR (3),
 // READLINK (5), OPEN (14, read-only), RELEASE (18), FLUSH (25), OPENDIR (27), RELEASEDIR (29).
 function answer(n) {
+  if (dv.getUint32(0, true) !== n || dv.getUint16(36, true) !== 0) return false; // malformed or with extensions: the server's rules
   const op = dv.getUint32(4, true);
   const nodeid = Number(dv.getBigUint64(16, true));
   if (op === 25 || op === 18 || op === 29) return nodeid < fast.quiet.length && fast.quiet[nodeid] === 1 ? reply(EMPTY, 0, 0) : false;
@@ -73,6 +74,7 @@ function answer(n) {
   } else {
     let end = 40;
     while (end < n && buf[end] !== 0) end++;
+    if (end === n) return false; // no NUL: the server answers EINVAL
     let name = "";
     for (let i = 40; i < end; i++) name += String.fromCharCode(buf[i]);
     if (name === "." || name === "..") return false;
