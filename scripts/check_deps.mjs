@@ -14,12 +14,13 @@ import { fileURLToPath } from "node:url";
 
 /** Core folders and the core folders each may import (errors.ts is always allowed). */
 export const CORE_ALLOWED = {
+  runtime: [],
   bytes: [],
   wasm: ["bytes"],
   gzip: ["bytes", "wasm"],
-  tar: ["bytes"],
+  tar: ["bytes", "runtime"],
   oci: ["bytes", "tar"],
-  ztoc: ["bytes", "wasm", "gzip", "tar"],
+  ztoc: ["bytes", "wasm", "gzip", "tar", "runtime"],
   store: ["bytes", "oci"],
   registry: ["bytes", "oci"],
   workers: ["bytes", "ztoc"],

@@ -18,6 +18,7 @@
  *
  * Not here: PAX records, long names, sparse maps (tar_walker.ts).
  */
+import { keepOutOfFtl } from "../runtime/mod.ts";
 import { cString, cStringEnd, parseNumeric, parseOctal, type NumberResult } from "./_numbers.ts";
 
 export const BLOCK_SIZE = 512;
@@ -158,3 +159,5 @@ function gnuTimesInvalid(b: Uint8Array, off: number): boolean {
   }
   return false;
 }
+
+keepOutOfFtl(headerFormat, decodeHeader); // runtime/jit_hints.ts

@@ -9,6 +9,8 @@
  * later offset.
  */
 
+import { keepOutOfFtl } from "../runtime/mod.ts";
+
 const SPACE = 0x20;
 const NUL = 0x00;
 
@@ -126,3 +128,5 @@ export function parseGoNumber(b: Uint8Array, start = 0, end = b.length): NumberR
 export function blockPadding(n: number): number {
   return (512 - (n % 512)) % 512;
 }
+
+keepOutOfFtl(parseOctal, parseNumeric); // runtime/jit_hints.ts

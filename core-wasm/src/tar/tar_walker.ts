@@ -25,6 +25,7 @@
  * (ztoc/), decompression (gzip/), reading file contents.
  */
 import { FormatError } from "../errors.ts";
+import { keepOutOfFtl } from "../runtime/mod.ts";
 import { BLOCK_SIZE, decodeHeader, Format, isZeroBlock, type RawHeader } from "./_header.ts";
 import { blockPadding, cString, parseGoNumber, parseNumeric } from "./_numbers.ts";
 import { mergePax, parsePax, type PaxRecord, type PaxRecords } from "./_pax.ts";
@@ -124,7 +125,14 @@ export class TarWalker {
     this.#onEntry = opts.onEntry;
     this.#source = opts.source;
     this.#maxSpecial = opts.maxSpecialSize ?? MAX_SPECIAL_SIZE;
+    if (!TarWalker.#hinted) {
+      // Private methods are only reachable through an instance (runtime/jit_hints.ts).
+      TarWalker.#hinted = true;
+      keepOutOfFtl(this.#onBlock, this.#onHeader, this.#startEntry, this.#finishEntry, this.#emit, this.#endSkip);
+    }
   }
+
+  static #hinted = false;
 
   /** True once the end-of-archive marker was seen; later input is ignored. */
   get done(): boolean {

@@ -12,9 +12,10 @@
  *
  * Not here: building a TOC from a layer (build_ztoc.ts), zinfo contents (gzip/).
  */
-import { Builder } from "flatbuffers";
+import { Builder, ByteBuffer } from "flatbuffers";
 import { compareBytes, isDigest, utf8 } from "../bytes/mod.ts";
 import { FormatError } from "../errors.ts";
+import { keepMethodsOutOfFtl, keepOutOfFtl } from "../runtime/mod.ts";
 import { FbError, FbReader, type FbTable } from "./_fb_reader.ts";
 import { TOC_ENTRY_TYPES, type CompressionAlgorithm, type TocEntry, type TocEntryType, type Xattr, type Ztoc } from "./model.ts";
 
@@ -68,6 +69,10 @@ function addEntry(b: Builder, e: TocEntry): number {
   b.addFieldOffset(13, xattrVector, 0);
   return b.endObject();
 }
+
+// Hot for a few hundred ms per conversion; FTL compiles would not pay back (runtime/jit_hints.ts).
+keepMethodsOutOfFtl(Builder.prototype, ByteBuffer.prototype);
+keepOutOfFtl(sortedXattrs, addEntry, int64);
 
 /**
  * The zTOC blob for `z`, byte-identical to upstream's for the same values.

@@ -9,6 +9,7 @@
  * Upstream writes the builder's local zone; we always write UTC (equal to
  * upstream run with TZ=UTC).
  */
+import { keepOutOfFtl } from "../runtime/mod.ts";
 
 const MIN_SECONDS = -62167219200; // 0000-01-01T00:00:00Z
 const MAX_SECONDS = 253402300799; // 9999-12-31T23:59:59Z
@@ -47,3 +48,5 @@ export function formatModTime(seconds: number, nanoseconds: number): Uint8Array 
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
   return out;
 }
+
+keepOutOfFtl(formatModTime); // runtime/jit_hints.ts

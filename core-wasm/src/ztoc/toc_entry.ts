@@ -10,6 +10,7 @@
  */
 import { compareBytes, displayText } from "../bytes/mod.ts";
 import { FormatError } from "../errors.ts";
+import { keepOutOfFtl } from "../runtime/mod.ts";
 import type { TarEntry } from "../tar/mod.ts";
 import type { TocEntry, TocEntryType } from "./model.ts";
 import { formatModTime } from "./mod_time.ts";
@@ -66,6 +67,9 @@ export function tocEntryFromTar(e: TarEntry, source?: string): TocEntry {
     xattrs,
   };
 }
+
+
+keepOutOfFtl(tocEntryFromTar); // runtime/jit_hints.ts
 
 /**
  * The first entry whose derived tar header offset (formats §2.5: the previous
