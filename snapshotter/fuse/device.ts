@@ -51,8 +51,17 @@ function reply(body, at, len) {
   try { writeSync(fd, o, 0, 16 + len); } catch (e) { if (e.code !== "ENOENT") throw e; }
   return true;
 }
+function fail(errno) {
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 16, true);
+  v.setInt32(4, -errno, true);
+  out.set(buf.subarray(8, 16), 8);
+  try { writeSync(fd, out, 0, 16); } catch (e) { if (e.code !== "ENOENT") throw e; }
+  return true;
+}
 // Answered here from fast_replies.ts tables when they hold the answer: LOOKUP (1), GETATTR (3),
-// READLINK (5), OPEN (14, read-only), RELEASE (18), FLUSH (25), OPENDIR (27), RELEASEDIR (29).
+// READLINK (5), OPEN (14, read-only), RELEASE (18), FLUSH (25), OPENDIR (27), RELEASEDIR (29),
+// GETXATTR (22) of a node without extended attributes (the error reply).
 function answer(n) {
   if (dv.getUint32(0, true) !== n || dv.getUint16(36, true) !== 0) return false; // malformed or with extensions: the server's rules
   const op = dv.getUint32(4, true);
@@ -65,6 +74,12 @@ function answer(n) {
     return at >= 0 ? reply(fast.opens, at, 16) : false;
   }
   if (op === 27) return fast.opendir !== null && nodeid < fast.dirs.length && fast.dirs[nodeid] === 1 ? reply(fast.opendir, 0, 16) : false;
+  if (op === 22) {
+    if (!(nodeid < fast.xattrMiss.length && fast.xattrMiss[nodeid] === 1)) return false;
+    let end = 48; // fuse_getxattr_in (8 bytes), then the NUL-terminated name
+    while (end < n && buf[end] !== 0) end++;
+    return end < n ? fail(fast.xattrErrno) : false; // no NUL: the server answers EINVAL
+  }
   if (op !== 1 && op !== 3) return false;
   let src = null, at = -1, len = 0;
   if (op === 3) {

@@ -25,13 +25,19 @@
  * opens are forwarded for the server's EROFS), OPENDIR of a known directory
  * (`opendir`), READLINK of a symlink (`links`), and the empty success replies
  * of FLUSH, RELEASE and RELEASEDIR for nodes the filesystem keeps no
- * per-open state for (`quiet`). Only results the filesystem returns
- * synchronously are tabled; anything it throws for is forwarded.
+ * per-open state for (`quiet`), and GETXATTR of a node that has no extended
+ * attribute at all (`xattrMiss[id]` = 1: the error reply `xattrErrno`, the
+ * server's ENODATA — or ENOSYS for every node when the server has xattrs
+ * disabled). Overlayfs asks each lower file for its `trusted.overlay.*`
+ * attributes on every lookup: ≈ 1,900 GETXATTRs for one `python3
+ * /app/main.py` of the debian-python fixture, nearly all misses (NOTES,
+ * session 5). Only results the filesystem returns synchronously are tabled;
+ * anything it throws for is forwarded.
  *
  * Not here: the reader loop (device.ts), which names to list (the filesystem).
  */
 import type { FuseAttr, OpendirResult, OpenResult, ReadOnlyFileSystem, RequestContext } from "./file_system.ts";
-import { O_RDONLY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./protocol.ts";
+import { ENODATA, ENOSYS, O_RDONLY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from "./protocol.ts";
 import { ATTR_OUT_SIZE, ATTR_SIZE, ENTRY_OUT_SIZE, OPEN_OUT_SIZE, opendirFlagsOf, openFlagsOf, writeAttrOut, writeEntryOut, writeOpenOut, type Validity } from "./structs.ts";
 
 export interface FastReplies {
@@ -47,12 +53,16 @@ export interface FastReplies {
   opendir: Uint8Array | null;
   links: Map<number, Uint8Array>;
   quiet: Uint8Array;
+  xattrMiss: Uint8Array;
+  xattrErrno: number;
 }
 
+/** The server settings the replies depend on (a FuseServer is one). */
 export interface FastTimeouts {
   entryValid: Validity;
   attrValid: Validity;
   negativeValid: Validity;
+  options?: { disableXattrs?: boolean };
 }
 
 /** What a static filesystem lists for the tables. */
@@ -63,6 +73,8 @@ export interface FastSource {
   nodes(): Iterable<{ nodeid: number; attr: FuseAttr }>;
   /** (directory, name) pairs the server must always answer. */
   reserved(): Iterable<{ parent: number; name: string }>;
+  /** True when the filesystem's getxattr finds only names its listxattr lists (then an empty list means every GETXATTR misses). */
+  readonly xattrsListed?: boolean;
 }
 
 const isPromise = (x: unknown): boolean => typeof (x as { then?: unknown } | null)?.then === "function";
@@ -99,6 +111,8 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnly
   const ov = new DataView(opens.buffer);
   const links = new Map<number, Uint8Array>();
   const quiet = new Uint8Array(maxId + 1);
+  const xattrMiss = new Uint8Array(maxId + 1);
+  const xattrErrno = t.options?.disableXattrs ? ENOSYS : ENODATA;
   let opendir: Uint8Array | null = null;
   if (fs !== undefined) {
     const ctx: RequestContext = { unique: 0n, nodeid: 0, uid: 0, gid: 0, pid: 0, signal: new AbortController().signal };
@@ -125,6 +139,9 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnly
         if (target !== undefined) links.set(n.nodeid, target.slice());
       }
       if (stateless) quiet[n.nodeid] = 1;
+      // As opcodes.ts GETXATTR: disabled → ENOSYS; no getxattr → ENODATA; else a node listing nothing misses every name.
+      if (xattrErrno === ENOSYS || fs.getxattr === undefined) xattrMiss[n.nodeid] = 1;
+      else if (src.xattrsListed === true && fs.listxattr !== undefined && attempt<Uint8Array[]>(() => fs.listxattr!(n.nodeid, ctx))?.length === 0) xattrMiss[n.nodeid] = 1;
     });
     const root = nodes.find((n) => (n.attr.mode & S_IFMT) === S_IFDIR);
     const od = root && fs.opendir ? attempt<OpendirResult>(() => fs.opendir!(root.nodeid, O_RDONLY, ctx)) : undefined;
@@ -139,7 +156,7 @@ export function buildFastReplies(src: FastSource, t: FastTimeouts, fs?: ReadOnly
     negative = new Uint8Array(ENTRY_OUT_SIZE);
     writeEntryOut(new DataView(negative.buffer), 0, 0, 0, t.negativeValid, { sec: 0, nsec: 0 }, null);
   }
-  return { lookups, entries, attrAt, attrs, dirs, negative, forward, openAt, opens, opendir, links, quiet };
+  return { lookups, entries, attrAt, attrs, dirs, negative, forward, openAt, opens, opendir, links, quiet, xattrMiss, xattrErrno };
 }
 
 function sameOpendir(a: OpendirResult | undefined, b: OpendirResult): boolean {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { ensureFixtureImages, loadFixtureLayers, BytesLayerReader, type FixtureLayer } from "../../test/fakes/layer_fixture.ts";
 import {
-  buildFastReplies, FUSE_FLUSH, FUSE_GETATTR, FUSE_INIT, FUSE_LOOKUP, FUSE_OPEN, FUSE_OPENDIR, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR,
+  buildFastReplies, ENODATA, ENOSYS, FUSE_FLUSH, FUSE_GETATTR, FUSE_GETXATTR, FUSE_INIT, FUSE_LOOKUP, FUSE_OPEN, FUSE_OPENDIR, FUSE_READLINK, FUSE_RELEASE, FUSE_RELEASEDIR,
   FuseServer, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FuseTransport,
 } from "../fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "./mod.ts";
@@ -49,9 +49,27 @@ before(async () => {
 
 const latin1Bytes = (s: string) => Uint8Array.from([...s].map((c) => c.charCodeAt(0)));
 
-test("fast replies are byte for byte the server's LOOKUP, GETATTR, OPEN, OPENDIR, READLINK, FLUSH and RELEASE(DIR) replies, for every entry and node of the tricky layers", { timeout: 600_000 }, async () => {
+/** fuse_getxattr_in (size, padding) + the NUL-terminated name. */
+function getxattrBody(name: string, size: number): Uint8Array {
+  const b = new Uint8Array(8 + name.length + 1);
+  new DataView(b.buffer).setUint32(0, size, true);
+  b.set(latin1Bytes(name), 8);
+  return b;
+}
+/** The reply the readers send for a tabled GETXATTR miss: a bare header with -errno. */
+function errorReply(errno: number, request: Uint8Array): Uint8Array {
+  const r = new Uint8Array(16);
+  const v = new DataView(r.buffer);
+  v.setUint32(0, 16, true);
+  v.setInt32(4, -errno, true);
+  r.set(request.subarray(8, 16), 8);
+  return r;
+}
+const XATTR_NAMES = ["trusted.overlay.opaque", "user.overlay.opaque", "trusted.overlay.redirect", "trusted.overlay.metacopy", "user.mime_type", "security.capability"];
+
+test("fast replies are byte for byte the server's LOOKUP, GETATTR, OPEN, OPENDIR, READLINK, FLUSH, RELEASE(DIR) and GETXATTR-miss replies, for every entry and node of the tricky layers", { timeout: 600_000 }, async () => {
   let compared = 0;
-  let opens = 0, links = 0, dirs = 0;
+  let opens = 0, links = 0, dirs = 0, xattrMisses = 0, xattrForwarded = 0;
   for (const l of tricky) {
     if (/PAX sparse/.test(l.note)) continue; // not a tree LayerFs serves (layer_fs_test)
     const fs = new LayerFs(l.toc, new BytesLayerReader(l.tar), { layerDigest: l.digest });
@@ -89,6 +107,22 @@ test("fast replies are byte for byte the server's LOOKUP, GETATTR, OPEN, OPENDIR
         dirs++;
       }
       assert.equal(fast.quiet[x.nodeid], 1);
+      // GETXATTR: a tabled miss is exactly the server's error reply for any name and size; the rest is forwarded.
+      assert.equal(fast.xattrErrno, ENODATA);
+      if (fast.xattrMiss[x.nodeid] === 1) {
+        assert.deepEqual(fs.listxattr(x.nodeid), [], `node ${x.nodeid} lists no xattr`);
+        for (const name of XATTR_NAMES) {
+          for (const size of [0, 256]) {
+            const req = request(FUSE_GETXATTR, x.nodeid, getxattrBody(name, size));
+            await server.handle(req, t);
+            assert.deepEqual(t.last, errorReply(ENODATA, req), `GETXATTR ${x.nodeid} ${name} size ${size}`);
+          }
+        }
+        xattrMisses++;
+      } else {
+        assert.ok(fs.listxattr(x.nodeid).length > 0, `node ${x.nodeid} is forwarded only when it has xattrs`);
+        xattrForwarded++;
+      }
       for (const op of [FUSE_FLUSH, FUSE_RELEASE, FUSE_RELEASEDIR]) {
         assert.deepEqual(await body(op, x.nodeid, op === FUSE_FLUSH ? new Uint8Array(24) : releaseIn), new Uint8Array(0), "an empty success reply");
       }
@@ -105,4 +139,24 @@ test("fast replies are byte for byte the server's LOOKUP, GETATTR, OPEN, OPENDIR
   }
   assert.ok(compared > 50, `${compared} entries compared`);
   assert.ok(opens > 10 && links > 0 && dirs > 2, `${opens} opens, ${links} links, ${dirs} dirs`);
+  assert.ok(xattrMisses > 50 && xattrForwarded > 0, `${xattrMisses} GETXATTR misses tabled, ${xattrForwarded} nodes with xattrs forwarded`);
+});
+
+test("with xattrs disabled (com.amazon.soci.disable-xattrs) every node's GETXATTR is the server's ENOSYS", { timeout: 600_000 }, async () => {
+  const l = tricky.find((x) => !/PAX sparse/.test(x.note))!;
+  const fs = new LayerFs(l.toc, new BytesLayerReader(l.tar), { layerDigest: l.digest });
+  const server = new FuseServer(fs, { ...LAYER_CACHE_TIMEOUTS, disableXattrs: true, log: () => {} });
+  const t = new Capture();
+  await server.handle(request(FUSE_INIT, 0, initBody()), t);
+  const fast = buildFastReplies(fs.fastSource(), server, fs);
+  assert.equal(fast.xattrErrno, ENOSYS);
+  let n = 0;
+  for (const x of fs.fastSource().nodes()) {
+    assert.equal(fast.xattrMiss[x.nodeid], 1);
+    const req = request(FUSE_GETXATTR, x.nodeid, getxattrBody(XATTR_NAMES[n % XATTR_NAMES.length]!, 0));
+    await server.handle(req, t);
+    assert.deepEqual(t.last, errorReply(ENOSYS, req));
+    n++;
+  }
+  assert.ok(n > 10);
 });

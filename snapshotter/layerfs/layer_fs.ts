@@ -211,6 +211,7 @@ export class LayerFs implements ReadOnlyFileSystem {
       *reserved() {
         yield { parent: 1, name: STATE_DIR_NAME };
       },
+      xattrsListed: true, // getxattr and listxattr read the same opaque names and TOC xattrs
     };
   }
 

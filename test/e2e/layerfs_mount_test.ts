@@ -21,7 +21,7 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { isMountpoint, mountFuse, unmount, type FuseMount } from "../../snapshotter/fuse/mod.ts";
+import { buildFastReplies, isMountpoint, mountFuse, unmount, type FuseMount } from "../../snapshotter/fuse/mod.ts";
 import { LAYER_CACHE_TIMEOUTS, LayerFs } from "../../snapshotter/layerfs/mod.ts";
 import { BytesLayerReader, ensureFixtureImages, IMAGES_DIR, loadFixtureLayers, type FixtureLayer } from "../fakes/layer_fixture.ts";
 
@@ -50,7 +50,7 @@ function sh(cmd: string, args: string[], timeoutMs = 300_000): Promise<{ code: n
 }
 
 const WALKER = `
-import hashlib, json, os, stat, sys
+import errno, hashlib, json, os, stat, sys
 root = os.fsencode(sys.argv[1])
 out = {}
 def walk(rel):
@@ -71,6 +71,11 @@ def walk(rel):
     elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
         e["rdev"] = [os.major(st.st_rdev), os.minor(st.st_rdev)]
     e["xattrs"] = {n: os.getxattr(p, n, follow_symlinks=False).hex() for n in os.listxattr(p, follow_symlinks=False)}
+    try:  # a name no entry has: the miss (ENODATA) the readers answer from their tables
+        os.getxattr(p, b"trusted.soci-test-absent", follow_symlinks=False)
+        e["absent"] = "found"
+    except OSError as x:
+        e["absent"] = errno.errorcode.get(x.errno, str(x.errno))
     out[rel.decode("latin-1")] = e
     if stat.S_ISDIR(st.st_mode):
         names = os.listdir(p)
@@ -84,6 +89,7 @@ json.dump(out, sys.stdout)
 interface Walked {
   type: number; perm: number; uid: number; gid: number; nlink: number; ino: number; mtime: string;
   size?: number; sha256?: string; link?: string; rdev?: [number, number]; xattrs: Record<string, string>; names?: string[];
+  absent?: string;
 }
 type Tree = Record<string, Walked>;
 const S_IFCHR = 0o020000;
@@ -123,7 +129,7 @@ function overlayView(ref: Tree): Tree {
     const hidden = base.slice(4);
     const hiddenPath = parent ? `${parent}/${hidden}` : hidden;
     if (hidden === "" || hidden.startsWith(".wh.") || hiddenPath in out) continue;
-    out[hiddenPath] = { type: S_IFCHR, perm: 0, uid: 0, gid: 0, nlink: 1, ino: -1, mtime: wh.mtime, rdev: [0, 0], xattrs: {} };
+    out[hiddenPath] = { type: S_IFCHR, perm: 0, uid: 0, gid: 0, nlink: 1, ino: -1, mtime: wh.mtime, rdev: [0, 0], xattrs: {}, absent: "ENODATA" };
     pd.names = [...pd.names, hidden].sort();
   }
   return out;
@@ -176,7 +182,7 @@ function compare(layer: FixtureLayer, got: Tree, want: Tree): { diffs: string[];
     if (g === undefined) continue;
     compared++;
     const implicit = w.type === S_IFDIR && !explicitDirs.has(p); // tar -x makes these with its own time and umask
-    const fields: (keyof Walked)[] = ["type", "nlink", "link", "rdev", "xattrs", "names"];
+    const fields: (keyof Walked)[] = ["type", "nlink", "link", "rdev", "xattrs", "names", "absent"];
     if (!implicit) fields.push("perm", "uid", "gid", "mtime");
     if (w.type !== S_IFDIR) fields.push("size", "sha256");
     for (const f of fields) {
@@ -187,11 +193,16 @@ function compare(layer: FixtureLayer, got: Tree, want: Tree): { diffs: string[];
   return { diffs, compared };
 }
 
-async function mountLayer(layer: FixtureLayer, mp: string, logs: string[]): Promise<{ fs: LayerFs; m: FuseMount; reader: BytesLayerReader }> {
+/**
+ * `fast`: the device readers get the fast-path tables at once (a layer mount builds them
+ * once it is quiet), so they answer LOOKUP, GETATTR, OPEN, READLINK, GETXATTR misses… themselves.
+ */
+async function mountLayer(layer: FixtureLayer, mp: string, logs: string[], fast = false): Promise<{ fs: LayerFs; m: FuseMount; reader: BytesLayerReader }> {
   const reader = new BytesLayerReader(layer.tar);
   const fs = new LayerFs(layer.toc, reader, { layerDigest: layer.digest, log: (l) => logs.push(l) });
-  const m = await mountFuse(fs, mp, { fsname: "soci", defaultPermissions: false, server: { ...LAYER_CACHE_TIMEOUTS, log: (l) => logs.push(l) } });
+  const m = await mountFuse(fs, mp, { fsname: "soci", defaultPermissions: false, readers: 2, server: { ...LAYER_CACHE_TIMEOUTS, log: (l) => logs.push(l) } });
   mounts.push(m);
+  if (fast) m.device.setFast(buildFastReplies(fs.fastSource(), m.server, fs));
   return { fs, m, reader };
 }
 
@@ -212,7 +223,9 @@ describe("LayerFs on /dev/fuse against tar -x", { skip, timeout: 1_200_000 }, ()
     }
   });
 
-  test("every layer: the mounted tree equals tar -x with whiteouts translated", async (t) => {
+  for (const fast of [false, true]) {
+    const how = fast ? "the device readers answering from the fast-path tables" : "every request through the server";
+    test(`every layer, ${how}: the mounted tree equals tar -x with whiteouts translated`, async (t) => {
     for (const [i, layer] of layers.entries()) {
       const name = `${layer.image}[${layer.index}] ${layer.compression}: ${layer.note}`;
       if (layer.toc.some((e) => e.xattrs.some((x) => latin1(x.key).startsWith("GNU.sparse.")))) {
@@ -221,16 +234,16 @@ describe("LayerFs on /dev/fuse against tar -x", { skip, timeout: 1_200_000 }, ()
         t.diagnostic(`${name}: refused by LayerFs (PAX sparse files), not mounted`);
         continue;
       }
-      const ref = join(dir, `ref-${i}`);
+      const ref = join(dir, `ref-${i}-${fast}`);
       mkdirSync(ref);
-      const tarFile = join(dir, `layer-${i}.tar`);
+      const tarFile = join(dir, `layer-${i}-${fast}.tar`);
       writeFileSync(tarFile, layer.tar);
       const x = await sh("tar", ["--xattrs", "--xattrs-include=*", "--numeric-owner", "--delay-directory-restore", "-xpf", tarFile, "-C", ref]);
       rmSync(tarFile);
       const logs: string[] = [];
-      const { m, reader } = await mountLayer(layer, join(dir, `mnt-${i}`), logs);
+      const { m, reader } = await mountLayer(layer, join(dir, `mnt-${i}-${fast}`), logs, fast);
       const got = await walk(m.mountpoint);
-      if (i === 0) {
+      if (i === 0 && !fast) {
         // §8.7 from outside: not listed, found by name, JSON read through a direct-I/O open.
         const st = await sh("sh", ["-c", `ls -a "$1" | grep -c soci-snapshotter; cat "$1/.soci-snapshotter/${layer.digest}.json"; stat -c '%i %A' "$1/.soci-snapshotter"`, "sh", m.mountpoint]);
         assert.equal(st.code, 0, st.stderr);
@@ -249,6 +262,7 @@ describe("LayerFs on /dev/fuse against tar -x", { skip, timeout: 1_200_000 }, ()
       assert.ok(r.compared >= layer.toc.length * 0.5 || layer.toc.length === 0, `${name}: compared ${r.compared} of ${layer.toc.length}`);
     }
   });
+  }
 
   test("overlayfs over two LayerFs mounts: whiteouts hide lower files, an opaque dir hides lower contents", async () => {
     const lower = layers.find((l) => l.image === "tricky" && l.index === 0)!;
