@@ -40,23 +40,16 @@ const dv = new DataView(buf.buffer);
 const out = new Uint8Array(16 + 128);
 const EMPTY = new Uint8Array(0);
 let big = new Uint8Array(16 + 4096);
-function reply(body, at, len) {
+// The reply to the request in buf: body[at, at + len), or with errno > 0 the bare error header.
+function reply(body, at, len, errno = 0) {
   let o = out;
   if (16 + len > o.length) { if (16 + len > big.length) big = new Uint8Array(16 + len); o = big; }
   const v = new DataView(o.buffer);
   v.setUint32(0, 16 + len, true);
-  v.setInt32(4, 0, true);
+  v.setInt32(4, -errno, true);
   o.set(buf.subarray(8, 16), 8);
   if (len > 0) o.set(body.subarray(at, at + len), 16);
   try { writeSync(fd, o, 0, 16 + len); } catch (e) { if (e.code !== "ENOENT") throw e; }
-  return true;
-}
-function fail(errno) {
-  const v = new DataView(out.buffer);
-  v.setUint32(0, 16, true);
-  v.setInt32(4, -errno, true);
-  out.set(buf.subarray(8, 16), 8);
-  try { writeSync(fd, out, 0, 16); } catch (e) { if (e.code !== "ENOENT") throw e; }
   return true;
 }
 // Answered here from fast_replies.ts tables when they hold the answer: LOOKUP (1), GETATTR (3),
@@ -78,7 +71,7 @@ function answer(n) {
     if (!(nodeid < fast.xattrMiss.length && fast.xattrMiss[nodeid] === 1)) return false;
     let end = 48; // fuse_getxattr_in (8 bytes), then the NUL-terminated name
     while (end < n && buf[end] !== 0) end++;
-    return end < n ? fail(fast.xattrErrno) : false; // no NUL: the server answers EINVAL
+    return end < n ? reply(EMPTY, 0, 0, fast.xattrErrno) : false; // no NUL: the server answers EINVAL
   }
   if (op !== 1 && op !== 3) return false;
   let src = null, at = -1, len = 0;

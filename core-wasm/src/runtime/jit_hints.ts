@@ -8,8 +8,8 @@
  * FTL tier — ≈ 250 ms of compiler CPU per debian-python convert
  * (`BUN_JSC_reportFTLCompileTimes=1`), on the core that the blob-hash helper and
  * the other `--jobs` builders need, and finished too late to pay back. Keeping
- * those functions at the DFG tier made `soci convert --jobs 1` 6–8 % faster
- * (hyperfine, debian-minbase, big-layer, debian-python) and changed nothing on
+ * those functions at the DFG tier made `soci convert --jobs 1` 6–12 % faster
+ * (hyperfine, debian-minbase and big-layer, both orders) and changed nothing on
  * a 1 GiB layer (BENCHMARKS.md, "Convert analysis", session 5). The hot inflate
  * loop is WebAssembly and unaffected.
  *

@@ -68,7 +68,6 @@ export function tocEntryFromTar(e: TarEntry, source?: string): TocEntry {
   };
 }
 
-
 keepOutOfFtl(tocEntryFromTar); // runtime/jit_hints.ts
 
 /**
